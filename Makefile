@@ -1,0 +1,95 @@
+# istio-module: build, generate, test and deploy.
+# Run `make help` for the list of targets.
+
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+
+VERSION    ?= $(shell cat VERSION)
+IMG        ?= istio-module-operator:$(VERSION)
+KUBECTL    ?= kubectl
+KUSTOMIZE  ?= go run sigs.k8s.io/kustomize/kustomize/v5@v5.8.1
+CONTROLLER_GEN := go tool controller-gen
+GINKGO     := go tool ginkgo
+LDFLAGS    := -s -w -X github.com/istio-module/operator/pkg/sidecarmode.ModuleVersion=$(VERSION)
+# Packages whose tests run in `make test`; GOFLAGS and TEST_ARGS can narrow or extend it.
+TEST_PKGS  ?= ./...
+TEST_ARGS  ?=
+
+.PHONY: all
+all: build
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: ## Generate the CRD and RBAC manifests from the kubebuilder markers.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/..." paths="./controllers/..." output:crd:artifacts:config=config/crd/bases
+
+.PHONY: generate
+generate: ## Generate the DeepCopy methods of the API types.
+	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+
+.PHONY: fmt
+fmt: ## Run gofmt on the code.
+	gofmt -l -w $$(git ls-files '*.go')
+
+.PHONY: vet
+vet: ## Run go vet.
+	go vet ./...
+
+.PHONY: test-cluster
+test-cluster: ## Build the test cluster's binaries (kube-apiserver, etcd, controllers, kwok, istiod) into bin/k8s/ if missing.
+	@hack/test-cluster.sh >/dev/null
+
+.PHONY: test
+test: test-cluster ## Run the unit and envtest suites against the real test cluster binaries.
+	KUBEBUILDER_ASSETS="$$(hack/test-cluster.sh)" go test $(TEST_PKGS) -count=1 -timeout 40m $(TEST_ARGS)
+
+##@ Build
+
+.PHONY: build
+build: ## Build the manager and the kubectl plugin into bin/.
+	go build -ldflags "$(LDFLAGS)" -o bin/manager ./cmd
+	go build -ldflags "$(LDFLAGS)" -o bin/kubectl-istio_proxies ./cmd/kubectl-istio_proxies
+
+.PHONY: run
+run: manifests generate ## Run the manager on this machine against the current kubeconfig.
+	go run -ldflags "$(LDFLAGS)" ./cmd
+
+##@ Deployment
+
+.PHONY: install
+install: manifests ## Install the CRD into the cluster of the current kubeconfig.
+	$(KUSTOMIZE) build config/crd | $(KUBECTL) apply --server-side -f -
+
+.PHONY: uninstall
+uninstall: manifests ## Remove the CRD from the cluster of the current kubeconfig.
+	$(KUSTOMIZE) build config/crd | $(KUBECTL) delete --ignore-not-found -f -
+
+.PHONY: deploy
+deploy: manifests ## Deploy the operator (IMG=...) to the cluster of the current kubeconfig.
+	$(MAKE) build-installer IMG=$(IMG)
+	$(KUBECTL) apply --server-side -f dist/install.yaml
+
+.PHONY: undeploy
+undeploy: ## Remove the operator from the cluster of the current kubeconfig.
+	$(KUSTOMIZE) build config/default | $(KUBECTL) delete --ignore-not-found -f -
+
+.PHONY: build-installer
+build-installer: manifests ## Write dist/install.yaml: CRD, RBAC and the manager Deployment with IMG.
+	mkdir -p dist
+	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
+	$(KUSTOMIZE) build config/default > dist/install.yaml
+
+##@ Checks
+
+.PHONY: verify
+verify: manifests generate ## Fail if generated files are stale or code is unformatted or does not vet.
+	@git diff --exit-code -- api config docs || { echo "generated files are out of date: run 'make manifests generate' and commit the result" >&2; exit 1; }
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: run 'make fmt'" >&2; exit 1; }
+	go vet ./...

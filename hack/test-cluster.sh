@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Builds the binaries of the test cluster from Go modules and prints the folder
+# that holds them (use it as KUBEBUILDER_ASSETS).
+#
+#   kube-apiserver, kube-controller-manager, kube-scheduler  k8s.io/kubernetes  (hack/tools/kubernetes)
+#   etcd                                                    go.etcd.io/etcd     (hack/tools/etcd)
+#   kwok and kwok-stages.yaml                               sigs.k8s.io/kwok    (hack/tools/kwok)
+#   pilot-discovery (istiod)                                istio.io/istio      (hack/tools/istio)
+#
+# setup-envtest cannot download binaries on machines without internet, and no
+# container engine is available, so everything is built from source once.
+# Each binary has a stamp (version, Go version, hash of its tool module's
+# go.sum); a rerun with an unchanged stamp skips the build in milliseconds.
+# Progress goes to stderr; stdout carries only the folder.
+set -euo pipefail
+
+K8S_VERSION=v1.37.2
+ETCD_VERSION=v3.7.3
+KWOK_VERSION=v0.8.0
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+tools="$root/hack/tools"
+out="$root/bin/k8s/$K8S_VERSION"
+mkdir -p "$out"
+
+# Two concurrent runs (say, make test in two shells) must not build the same binary twice.
+exec 9>"$out/.lock"
+flock 9
+
+export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
+go_version=$(go env GOVERSION)
+
+log() { printf '[test-cluster] %s\n' "$*" >&2; }
+
+# stamp_of NAME VERSION MODULE_DIR: what a built binary must match to be reused.
+stamp_of() {
+  printf '%s %s %s %s\n' "$1" "$2" "$go_version" "$(sha256sum "$3/go.sum" | cut -d' ' -f1)"
+}
+
+# build NAME VERSION MODULE_DIR PACKAGE [LDFLAGS]: build one binary unless its stamp matches.
+build() {
+  local name=$1 version=$2 dir=$3 pkg=$4 ldflags=${5:-}
+  local stamp
+  stamp=$(stamp_of "$name" "$version" "$dir")
+  if [[ -x "$out/$name" && -f "$out/.stamp-$name" && "$(cat "$out/.stamp-$name")" == "$stamp" ]]; then
+    return 0
+  fi
+  log "building $name $version (first build takes minutes; later runs reuse it)"
+  local started=$SECONDS
+  (cd "$dir" && go build -trimpath -ldflags "-s -w $ldflags" -o "$out/$name.tmp" "$pkg")
+  mv "$out/$name.tmp" "$out/$name"
+  printf '%s' "$stamp" >"$out/.stamp-$name"
+  log "built $name in $((SECONDS - started))s"
+}
+
+k8s_ldflags=""
+minor=${K8S_VERSION#v1.}
+minor=${minor%%.*}
+for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  k8s_ldflags+=" -X $p.gitVersion=$K8S_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
+done
+
+build etcd "$ETCD_VERSION" "$tools/etcd" ./etcd
+build kwok "$KWOK_VERSION" "$tools/kwok" sigs.k8s.io/kwok/cmd/kwok
+build kube-apiserver "$K8S_VERSION" "$tools/kubernetes" ./kube-apiserver "$k8s_ldflags"
+build kube-controller-manager "$K8S_VERSION" "$tools/kubernetes" ./kube-controller-manager "$k8s_ldflags"
+build kube-scheduler "$K8S_VERSION" "$tools/kubernetes" ./kube-scheduler "$k8s_ldflags"
+build pilot-discovery "$(cd "$tools/istio" && go list -m -f '{{.Version}}' istio.io/istio)" "$tools/istio" istio.io/istio/pilot/cmd/pilot-discovery
+
+# kwok v0.8.0 has no built-in stages: assemble the "fast" node and pod stages
+# that the kwok module ships, so nodes become Ready and scheduled pods Running.
+stages_stamp=$(stamp_of kwok-stages "$KWOK_VERSION" "$tools/kwok")
+if [[ ! -f "$out/kwok-stages.yaml" || "$(cat "$out/.stamp-kwok-stages" 2>/dev/null)" != "$stages_stamp" ]]; then
+  kwok_dir=$(cd "$tools/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
+  stage_dir="$kwok_dir/kustomize/stage"
+  {
+    for f in "$stage_dir"/node/fast/*.yaml "$stage_dir"/node/heartbeat-with-lease/*.yaml "$stage_dir"/pod/fast/*.yaml; do
+      [[ "$(basename "$f")" == kustomization.yaml ]] && continue
+      echo "---"
+      cat "$f"
+    done
+  } >"$out/kwok-stages.yaml.tmp"
+  mv "$out/kwok-stages.yaml.tmp" "$out/kwok-stages.yaml"
+  printf '%s' "$stages_stamp" >"$out/.stamp-kwok-stages"
+fi
+
+echo "$out"
