@@ -27,8 +27,13 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: ## Generate the CRD and RBAC manifests from the kubebuilder markers.
+manifests: ## Generate the CRD and RBAC manifests from the kubebuilder markers, and the CR's reference doc.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/..." paths="./controllers/..." output:crd:artifacts:config=config/crd/bases
+	go run ./hack/crd-ref-docs config/crd/bases/operator.kyma-project.io_istios.yaml > docs/istio-custom-resource.md
+
+.PHONY: docs
+docs: ## Regenerate docs/istio-custom-resource.md from the generated CRD.
+	go run ./hack/crd-ref-docs config/crd/bases/operator.kyma-project.io_istios.yaml > docs/istio-custom-resource.md
 
 .PHONY: generate
 generate: ## Generate the DeepCopy methods of the API types.
