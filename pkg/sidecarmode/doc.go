@@ -1,0 +1,36 @@
+// Package sidecarmode is the single source of truth for the container type of
+// istio-proxy: which type and which Istio version the cluster should run, which
+// type one pod or pod template should get, and what a pod actually runs.
+//
+// The installer takes the value of istiod's ENABLE_NATIVE_SIDECARS and the
+// compatibility profile from Decide; the restarter compares Inspect and
+// ExpectedType of every pod against the same Decision through Stale. Because
+// both sides read one Decision, they cannot drift apart.
+//
+// The flow is:
+//
+//	Releases (data)  ->  LookupRelease(module version)
+//	                 ->  Decide(module version, compatibilityMode, ClusterFacts) -> Decision
+//	Decision + pod   ->  ExpectedType, Inspect, Stale
+//
+// The package is pure: it imports no Kubernetes client and does no I/O, so
+// every rule is tested exhaustively with table-driven tests and with pod specs
+// produced by Istio's own injector (see testdata/README.md).
+//
+// # Rules worth knowing
+//
+//   - The annotation sidecar.istio.io/nativeSidecar is read the way Istio's
+//     injection template reads it: the exact string "false" means regular, an
+//     absent or empty value means the cluster default, anything else ("true",
+//     "False", "yes") means native.
+//   - On a cluster whose oldest kubelet is older than 1.29, Decide switches the
+//     default to regular (NativeUnsupported). A pod annotated
+//     sidecar.istio.io/nativeSidecar: "true" is still expected to be native
+//     there, because istiod honours the annotation; such a pod does not run
+//     its proxy correctly and needs the user's attention, not a restart.
+//   - An istio-proxy init container without restartPolicy Always
+//     (LayoutInitNotSidecar) is not a working sidecar: it blocks the pod's
+//     start. Stale reports it as the wrong type whatever the expectation.
+//   - Gateways (the proxy is the pod's workload) and pods without a proxy are
+//     never stale.
+package sidecarmode

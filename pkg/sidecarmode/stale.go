@@ -1,0 +1,69 @@
+package sidecarmode
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ReasonKind classifies why a pod is stale.
+type ReasonKind string
+
+const (
+	// ReasonWrongType: the proxy's container type differs from the expected
+	// one, or the proxy is an init container that is not a sidecar.
+	ReasonWrongType ReasonKind = "WrongType"
+	// ReasonWrongVersion: the proxy image's version differs from the target
+	// Istio version.
+	ReasonWrongVersion ReasonKind = "WrongVersion"
+)
+
+// StaleReason is one reason a pod must be replaced.
+type StaleReason struct {
+	Kind ReasonKind
+	// Message is short and human: "regular, expected native",
+	// "1.26.4, expected 1.30.2".
+	Message string
+}
+
+func (r StaleReason) String() string { return r.Message }
+
+// Stale returns why a pod (or pod template) does not match decision d; nil
+// when it matches. Pods are immutable, so a stale pod is fixed only by
+// replacing it.
+//
+//   - Wrong type: a native or regular proxy whose type differs from
+//     ExpectedType; an istio-proxy init container without restartPolicy Always
+//     always (it is not a working sidecar).
+//   - Wrong version: the image version is a release version that differs from
+//     d.IstioVersion. Not checked for images set by sidecar.istio.io/proxyImage,
+//     for unknown versions ("latest") or when d has no IstioVersion.
+//   - Gateways and pods without a proxy are never stale.
+func Stale(meta metav1.ObjectMeta, spec corev1.PodSpec, d Decision) []StaleReason {
+	return StaleProxy(Inspect(meta, spec), meta.Annotations, d)
+}
+
+// StaleProxy is Stale for a proxy already read by Inspect, so callers that
+// show both the proxy and the reasons inspect the pod once.
+func StaleProxy(p Proxy, annotations map[string]string, d Decision) []StaleReason {
+	var reasons []StaleReason
+	switch p.Layout {
+	case LayoutGateway, LayoutNone:
+		return nil
+	case LayoutNative, LayoutRegular:
+		if want := ExpectedType(annotations, d); p.Type() != want {
+			reasons = append(reasons, StaleReason{Kind: ReasonWrongType,
+				Message: fmt.Sprintf("%s, expected %s", p.Type(), want)})
+		}
+	case LayoutInitNotSidecar:
+		reasons = append(reasons, StaleReason{Kind: ReasonWrongType,
+			Message: fmt.Sprintf("init container without restartPolicy Always, expected %s",
+				ExpectedType(annotations, d))})
+	}
+	if !p.CustomImage && d.IstioVersion != "" && IsReleaseVersion(p.Version) && p.Version != d.IstioVersion {
+		reasons = append(reasons, StaleReason{Kind: ReasonWrongVersion,
+			Message: fmt.Sprintf("%s, expected %s", p.Version, d.IstioVersion)})
+	}
+	return reasons
+}
