@@ -1,0 +1,283 @@
+// Package testenv starts the real Kubernetes control plane that every test
+// suite of this repository runs against: kube-apiserver and etcd through
+// controller-runtime's envtest (API mode), plus kube-controller-manager,
+// kube-scheduler and kwok with fake nodes (cluster mode), so Deployments get
+// ReplicaSets and Pods that reach Running, and pod-template changes roll out.
+//
+// The binaries come from hack/test-cluster.sh (built from Go modules, since
+// setup-envtest cannot download here); KUBEBUILDER_ASSETS names their folder.
+// There is one way to start a test cluster: this package.
+package testenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	operatorv1alpha2 "github.com/istio-module/operator/api/v1alpha2"
+)
+
+// KubeletVersion is what the fake nodes report, so the operator's kubelet gate
+// sees a cluster that supports native sidecars unless a test says otherwise.
+const KubeletVersion = "v1.37.2"
+
+// Env is a running test control plane.
+type Env struct {
+	// Config is an admin (system:masters) connection to the API server.
+	Config *rest.Config
+	// Client uses Scheme, which knows the built-in kinds and the Istio CR.
+	Client client.Client
+	Scheme *runtime.Scheme
+	// Kubeconfig is a file with the admin connection, for processes and kubectl.
+	Kubeconfig string
+	// Assets is the folder with the control-plane binaries.
+	Assets string
+	// Dir holds the processes' logs and state; it is removed by Stop.
+	Dir string
+
+	envtest   *envtest.Environment
+	mu        sync.Mutex // guards processes: istiod restarts from its own goroutine
+	processes []*process
+	keepDir   bool
+}
+
+// options of a start.
+type options struct {
+	nodes          int
+	kubeletVersion string
+	crdPaths       []string
+}
+
+// Option tunes a start.
+type Option func(*options)
+
+// WithNodes sets how many fake nodes cluster mode creates (default 3).
+func WithNodes(n int) Option { return func(o *options) { o.nodes = n } }
+
+// WithKubeletVersion sets the kubelet version the fake nodes report.
+func WithKubeletVersion(v string) Option { return func(o *options) { o.kubeletVersion = v } }
+
+// WithCRDs adds CRD files or folders to install besides config/crd/bases.
+func WithCRDs(paths ...string) Option {
+	return func(o *options) { o.crdPaths = append(o.crdPaths, paths...) }
+}
+
+// StartAPI starts kube-apiserver and etcd with the Istio CRD installed. Nothing
+// acts on the objects: no controllers, no nodes.
+func StartAPI(opts ...Option) (*Env, error) {
+	return start(false, opts)
+}
+
+// StartCluster starts the API server with ServiceAccount admission on (as in a
+// real cluster), then kube-controller-manager, kube-scheduler and kwok, and
+// creates fake nodes that kwok keeps Ready, so workloads really roll out.
+func StartCluster(opts ...Option) (*Env, error) {
+	return start(true, opts)
+}
+
+func start(cluster bool, opts []Option) (env *Env, err error) {
+	o := options{nodes: 3, kubeletVersion: KubeletVersion}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		return nil, errors.New("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, or export KUBEBUILDER_ASSETS=$(hack/test-cluster.sh)")
+	}
+	for _, bin := range []string{"kube-apiserver", "etcd"} {
+		if _, err := os.Stat(filepath.Join(assets, bin)); err != nil {
+			return nil, fmt.Errorf("%s is missing in KUBEBUILDER_ASSETS=%s: run hack/test-cluster.sh to build it", bin, assets)
+		}
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "testenv-")
+	if err != nil {
+		return nil, err
+	}
+
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if err := operatorv1alpha2.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+
+	te := &envtest.Environment{
+		BinaryAssetsDirectory: assets,
+		CRDDirectoryPaths:     append([]string{filepath.Join(root, "config", "crd", "bases")}, o.crdPaths...),
+		ErrorIfCRDPathMissing: true,
+		Scheme:                scheme,
+	}
+	if cluster {
+		// envtest turns ServiceAccount admission off because it runs no
+		// controller that creates service accounts; cluster mode runs one, and
+		// Istio-injected pods mount a projected token that needs the account.
+		te.ControlPlane.GetAPIServer().Configure().Set("disable-admission-plugins", "")
+	}
+	env = &Env{Scheme: scheme, Assets: assets, Dir: dir, envtest: te}
+	defer func() {
+		if err != nil {
+			_ = env.Stop()
+			env = nil
+		}
+	}()
+
+	cfg, err := te.Start()
+	if err != nil {
+		return env, fmt.Errorf("start kube-apiserver and etcd: %w", err)
+	}
+	// Tests create many objects quickly; the default client-side limits would
+	// throttle them and slow every suite.
+	cfg.QPS, cfg.Burst = 500, 1000
+	env.Config = cfg
+	env.Kubeconfig = filepath.Join(dir, "admin.kubeconfig")
+	if err := writeKubeconfig(te, env.Kubeconfig); err != nil {
+		return env, err
+	}
+	if env.Client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+		return env, err
+	}
+	if !cluster {
+		return env, nil
+	}
+	if err := env.startControllers(); err != nil {
+		return env, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := env.CreateNodes(ctx, o.nodes, o.kubeletVersion); err != nil {
+		return env, err
+	}
+	if err := env.waitForDefaultServiceAccount(ctx); err != nil {
+		return env, err
+	}
+	return env, nil
+}
+
+// Stop stops every process this Env started, then the API server and etcd.
+// It is safe to call on a partly started Env.
+func (e *Env) Stop() error {
+	var errs []error
+	e.mu.Lock()
+	processes := e.processes
+	e.mu.Unlock()
+	for i := len(processes) - 1; i >= 0; i-- {
+		errs = append(errs, processes[i].stop())
+	}
+	if e.envtest != nil {
+		errs = append(errs, e.envtest.Stop())
+	}
+	if !e.keepDir && os.Getenv("TESTENV_KEEP") == "" {
+		errs = append(errs, os.RemoveAll(e.Dir))
+	}
+	return errors.Join(errs...)
+}
+
+// KeepLogs keeps Dir with the processes' logs after Stop, e.g. when a test failed.
+func (e *Env) KeepLogs() { e.keepDir = true }
+
+// CreateNodes creates n fake nodes (kwok keeps them Ready) reporting the given
+// kubelet version, named kwok-node-<i> after those that exist.
+func (e *Env) CreateNodes(ctx context.Context, n int, kubeletVersion string) error {
+	var existing corev1.NodeList
+	if err := e.Client.List(ctx, &existing); err != nil {
+		return err
+	}
+	for i := range n {
+		node := &corev1.Node{
+			ObjectMeta: metav1.ObjectMeta{
+				Name:        fmt.Sprintf("kwok-node-%d", len(existing.Items)+i),
+				Annotations: map[string]string{"kwok.x-k8s.io/node": "fake"},
+				Labels:      map[string]string{"type": "kwok", "kubernetes.io/os": "linux"},
+			},
+		}
+		if err := e.Client.Create(ctx, node); err != nil {
+			return fmt.Errorf("create node %s: %w", node.Name, err)
+		}
+		if err := e.SetKubeletVersion(ctx, node.Name, kubeletVersion); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SetKubeletVersion makes a node report the given kubelet version; kwok keeps
+// a version that is set.
+func (e *Env) SetKubeletVersion(ctx context.Context, nodeName, version string) error {
+	patch := fmt.Appendf(nil, `{"status":{"nodeInfo":{"kubeletVersion":%q}}}`, version)
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: nodeName}}
+	if err := e.Client.Status().Patch(ctx, node, client.RawPatch("application/merge-patch+json", patch)); err != nil {
+		return fmt.Errorf("set kubelet version of node %s: %w", nodeName, err)
+	}
+	return nil
+}
+
+// waitForDefaultServiceAccount waits until the controller-manager has created
+// the default namespace's service account, the sign that it is working.
+func (e *Env) waitForDefaultServiceAccount(ctx context.Context) error {
+	return poll(ctx, func() (bool, error) {
+		var sa corev1.ServiceAccount
+		err := e.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "default"}, &sa)
+		return err == nil, nil
+	}, "the controller-manager to create the default service account (see its log in "+e.Dir+")")
+}
+
+// RepoRoot is the folder holding this repository's go.mod, found from the
+// working directory upwards (tests run in their package's folder).
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if data, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && isOperatorModule(data) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("cannot find the repository root (go.mod of github.com/istio-module/operator) above the working directory")
+		}
+		dir = parent
+	}
+}
+
+func isOperatorModule(goMod []byte) bool {
+	const want = "module github.com/istio-module/operator\n"
+	return len(goMod) >= len(want) && string(goMod[:len(want)]) == want
+}
+
+// poll calls check every 100ms until it reports done, fails, or ctx ends.
+func poll(ctx context.Context, check func() (bool, error), what string) error {
+	ticker := time.NewTicker(100 * time.Millisecond)
+	defer ticker.Stop()
+	for {
+		done, err := check()
+		if err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("timed out waiting for %s", what)
+		case <-ticker.C:
+		}
+	}
+}
