@@ -29,10 +29,13 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 })
 
-var _ = AfterSuite(func() {
-	if CurrentSpecReport().Failed() {
+var _ = ReportAfterEach(func(r SpecReport) {
+	if r.Failed() && clusterEnv != nil {
 		clusterEnv.KeepLogs()
 	}
+})
+
+var _ = AfterSuite(func() {
 	for _, env := range []*testenv.Env{clusterEnv, apiEnv} {
 		if env != nil {
 			Expect(env.Stop()).To(Succeed())

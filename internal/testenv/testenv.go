@@ -19,6 +19,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -117,6 +118,9 @@ func start(cluster bool, opts []Option) (env *Env, err error) {
 	if err := operatorv1alpha2.AddToScheme(scheme); err != nil {
 		return nil, err
 	}
+	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
 
 	te := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
@@ -183,7 +187,9 @@ func (e *Env) Stop() error {
 	if e.envtest != nil {
 		errs = append(errs, e.envtest.Stop())
 	}
-	if !e.keepDir && os.Getenv("TESTENV_KEEP") == "" {
+	if e.keepDir || os.Getenv("TESTENV_KEEP") != "" {
+		fmt.Fprintf(os.Stderr, "testenv: logs of the test cluster kept in %s\n", e.Dir)
+	} else {
 		errs = append(errs, os.RemoveAll(e.Dir))
 	}
 	return errors.Join(errs...)

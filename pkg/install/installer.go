@@ -1,0 +1,237 @@
+package install
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/istio-module/operator/api/v1alpha2"
+	"github.com/istio-module/operator/pkg/sidecarmode"
+)
+
+// FieldManager owns every field this installer applies (server-side apply).
+const FieldManager = "istio-module"
+
+// DefaultNamespace is where Istio's control plane goes unless told otherwise.
+const DefaultNamespace = "istio-system"
+
+// DefaultHub is the registry of Istio's images unless told otherwise.
+const DefaultHub = "docker.io/istio"
+
+// Installer installs, upgrades and uninstalls Istio from Istio's own charts.
+// It is safe for concurrent use.
+type Installer struct {
+	client client.Client
+	opts   Options
+	now    func() time.Time
+
+	mu          sync.Mutex
+	lastApplied string    // hash of the objects last applied successfully
+	appliedAt   time.Time // when; a resync re-applies to repair drift
+}
+
+// New returns an Installer that talks to the cluster through c.
+func New(c client.Client, opts Options) *Installer {
+	if opts.Namespace == "" {
+		opts.Namespace = DefaultNamespace
+	}
+	if opts.Hub == "" {
+		opts.Hub = DefaultHub
+	}
+	if opts.KubeVersion == "" {
+		opts.KubeVersion = "v1.37.0"
+	}
+	return &Installer{client: c, opts: opts, now: time.Now}
+}
+
+// Namespace is the control-plane namespace.
+func (i *Installer) Namespace() string { return i.opts.Namespace }
+
+// Render returns the objects Install would apply, for inspection and tests.
+func (i *Installer) Render(spec v1alpha2.IstioSpec, d sidecarmode.Decision) ([]*unstructured.Unstructured, error) {
+	return renderAll(spec, d, i.opts)
+}
+
+// Install applies the rendered control plane with server-side apply, then
+// prunes what an earlier install applied but this one no longer renders.
+// When the rendered objects are the same as the last successful apply, less
+// than resync ago, it writes nothing and reports applied=false: an operator
+// that reconciles often must not hammer the API server with no-op patches.
+func (i *Installer) Install(ctx context.Context, spec v1alpha2.IstioSpec, d sidecarmode.Decision, resync time.Duration) (applied bool, err error) {
+	log := ctrl.LoggerFrom(ctx)
+	objs, err := renderAll(spec, d, i.opts)
+	if err != nil {
+		return false, fmt.Errorf("render Istio %s charts: %w", d.IstioVersion, err)
+	}
+	hash, err := hashObjects(objs)
+	if err != nil {
+		return false, err
+	}
+	i.mu.Lock()
+	unchanged := hash == i.lastApplied && i.now().Sub(i.appliedAt) < resync
+	i.mu.Unlock()
+	if unchanged {
+		return false, nil
+	}
+
+	if err := i.ensureNamespace(ctx); err != nil {
+		return false, err
+	}
+	// CRDs first: the objects after them may be of their kinds.
+	sort.SliceStable(objs, func(a, b int) bool { return isCRD(objs[a]) && !isCRD(objs[b]) })
+	for _, obj := range objs {
+		if err := i.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj),
+			client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+			return false, fmt.Errorf("apply %s %s: %w", obj.GetKind(), klog.KObj(obj), err)
+		}
+	}
+	pruned, err := i.prune(ctx, objs)
+	if err != nil {
+		return true, err
+	}
+	log.Info("Applied Istio control plane", "istioVersion", d.IstioVersion, "objects", len(objs), "pruned", pruned,
+		"enableNativeSidecars", d.EnableNativeSidecars, "compatibilityVersion", d.CompatibilityVersion)
+
+	i.mu.Lock()
+	i.lastApplied, i.appliedAt = hash, i.now()
+	i.mu.Unlock()
+	return true, nil
+}
+
+// Forget makes the next Install apply even if nothing changed, e.g. after the
+// control plane was found not ready or was uninstalled.
+func (i *Installer) Forget() {
+	i.mu.Lock()
+	i.lastApplied = ""
+	i.mu.Unlock()
+}
+
+func (i *Installer) ensureNamespace(ctx context.Context) error {
+	ns := &unstructured.Unstructured{}
+	ns.SetAPIVersion("v1")
+	ns.SetKind("Namespace")
+	ns.SetName(i.opts.Namespace)
+	ns.SetLabels(map[string]string{ManagedByLabel: ManagedByValue})
+	if err := i.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(ns),
+		client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+		return fmt.Errorf("apply namespace %s: %w", i.opts.Namespace, err)
+	}
+	return nil
+}
+
+// prunableKinds are the kinds Istio's charts render, the namespace aside:
+// objects of these kinds that carry the managed-by label but are no longer
+// rendered are deleted. A unit test checks that every rendered kind is here.
+var prunableKinds = []schema.GroupVersionKind{
+	{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"},
+	{Group: "", Version: "v1", Kind: "ServiceAccount"},
+	{Group: "", Version: "v1", Kind: "ConfigMap"},
+	{Group: "", Version: "v1", Kind: "Service"},
+	{Group: "", Version: "v1", Kind: "ResourceQuota"},
+	{Group: "apps", Version: "v1", Kind: "Deployment"},
+	{Group: "apps", Version: "v1", Kind: "DaemonSet"},
+	{Group: "autoscaling", Version: "v2", Kind: "HorizontalPodAutoscaler"},
+	{Group: "policy", Version: "v1", Kind: "PodDisruptionBudget"},
+	{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"},
+	{Group: "discovery.k8s.io", Version: "v1", Kind: "EndpointSlice"},
+	{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "Role"},
+	{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "RoleBinding"},
+	{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "ClusterRole"},
+	{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "ClusterRoleBinding"},
+	{Group: "admissionregistration.k8s.io", Version: "v1", Kind: "MutatingWebhookConfiguration"},
+	{Group: "admissionregistration.k8s.io", Version: "v1", Kind: "ValidatingWebhookConfiguration"},
+	{Group: "admissionregistration.k8s.io", Version: "v1", Kind: "ValidatingAdmissionPolicy"},
+	{Group: "admissionregistration.k8s.io", Version: "v1", Kind: "ValidatingAdmissionPolicyBinding"},
+}
+
+// prune deletes managed objects that are not in keep. CRDs are never pruned
+// while the control plane is installed: deleting one deletes every user
+// resource of its kind.
+func (i *Installer) prune(ctx context.Context, keep []*unstructured.Unstructured) (int, error) {
+	wanted := make(map[string]bool, len(keep))
+	for _, obj := range keep {
+		wanted[objectKey(obj)] = true
+	}
+	pruned := 0
+	for _, gvk := range prunableKinds {
+		if gvk.Kind == "CustomResourceDefinition" {
+			continue
+		}
+		items, err := i.listManaged(ctx, gvk)
+		if err != nil {
+			return pruned, err
+		}
+		for _, obj := range items {
+			if wanted[objectKey(obj)] {
+				continue
+			}
+			if err := i.client.Delete(ctx, obj, client.PropagationPolicy("Background")); client.IgnoreNotFound(err) != nil {
+				return pruned, fmt.Errorf("prune %s %s: %w", gvk.Kind, klog.KObj(obj), err)
+			}
+			ctrl.LoggerFrom(ctx).Info("Pruned object no longer rendered", "kind", gvk.Kind, "object", klog.KObj(obj))
+			pruned++
+		}
+	}
+	return pruned, nil
+}
+
+// listManaged lists the objects of one kind that carry the managed-by label.
+// A kind the API server does not serve has none.
+func (i *Installer) listManaged(ctx context.Context, gvk schema.GroupVersionKind) ([]*unstructured.Unstructured, error) {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+	if err := i.client.List(ctx, list, client.MatchingLabels{ManagedByLabel: ManagedByValue}); err != nil {
+		if meta.IsNoMatchError(err) || apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("list %s: %w", gvk.Kind, err)
+	}
+	out := make([]*unstructured.Unstructured, len(list.Items))
+	for n := range list.Items {
+		out[n] = &list.Items[n]
+		out[n].SetGroupVersionKind(gvk)
+	}
+	return out, nil
+}
+
+func objectKey(obj *unstructured.Unstructured) string {
+	gvk := obj.GroupVersionKind()
+	return gvk.Group + "/" + gvk.Kind + "/" + obj.GetNamespace() + "/" + obj.GetName()
+}
+
+func isCRD(obj *unstructured.Unstructured) bool {
+	return obj.GetKind() == "CustomResourceDefinition"
+}
+
+func hashObjects(objs []*unstructured.Unstructured) (string, error) {
+	h := sha256.New()
+	enc := json.NewEncoder(h)
+	for _, obj := range objs {
+		if err := enc.Encode(obj.Object); err != nil {
+			return "", err
+		}
+	}
+	return fmt.Sprintf("%x", h.Sum(nil)), nil
+}
+
+// joinNames renders up to five names and how many more there are.
+func joinNames(names []string) string {
+	sort.Strings(names)
+	if len(names) <= 5 {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:5], ", "), len(names)-5)
+}
