@@ -62,6 +62,10 @@ build: ## Build the manager and the kubectl plugin into bin/.
 	go build -ldflags "$(LDFLAGS)" -o bin/manager ./cmd
 	go build -ldflags "$(LDFLAGS)" -o bin/kubectl-istio_proxies ./cmd/kubectl-istio_proxies
 
+.PHONY: docker-build
+docker-build: ## Build the manager's container image IMG (needs a container engine).
+	docker build -t $(IMG) .
+
 .PHONY: run
 run: manifests generate ## Run the manager on this machine against the current kubeconfig.
 	go run -ldflags "$(LDFLAGS)" ./cmd

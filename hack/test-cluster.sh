@@ -69,7 +69,10 @@ build pilot-discovery "$(cd "$tools/istio" && go list -m -f '{{.Version}}' istio
 
 # kwok v0.8.0 has no built-in stages: assemble the "fast" node and pod stages
 # that the kwok module ships, so nodes become Ready and scheduled pods Running.
-stages_stamp=$(stamp_of kwok-stages "$KWOK_VERSION" "$tools/kwok")
+# One change: a Job's pod labelled kwok.istio-module.io/keep-running stays
+# Running instead of completing at once, so tests can have a running Job.
+KEEP_RUNNING_LABEL=kwok.istio-module.io/keep-running
+stages_stamp=$(stamp_of "kwok-stages keep-running" "$KWOK_VERSION" "$tools/kwok")
 if [[ ! -f "$out/kwok-stages.yaml" || "$(cat "$out/.stamp-kwok-stages" 2>/dev/null)" != "$stages_stamp" ]]; then
   kwok_dir=$(cd "$tools/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
   stage_dir="$kwok_dir/kustomize/stage"
@@ -77,7 +80,17 @@ if [[ ! -f "$out/kwok-stages.yaml" || "$(cat "$out/.stamp-kwok-stages" 2>/dev/nu
     for f in "$stage_dir"/node/fast/*.yaml "$stage_dir"/node/heartbeat-with-lease/*.yaml "$stage_dir"/pod/fast/*.yaml; do
       [[ "$(basename "$f")" == kustomization.yaml ]] && continue
       echo "---"
-      cat "$f"
+      if [[ "$(basename "$f")" == pod-complete.yaml ]]; then
+        awk -v label="$KEEP_RUNNING_LABEL" '
+          { print }
+          /^    matchExpressions:$/ && !done {
+            print "    - key: '\''.metadata.labels[\"" label "\"]'\''"
+            print "      operator: '\''DoesNotExist'\''"
+            done = 1
+          }' "$f"
+      else
+        cat "$f"
+      fi
     done
   } >"$out/kwok-stages.yaml.tmp"
   mv "$out/kwok-stages.yaml.tmp" "$out/kwok-stages.yaml"

@@ -39,7 +39,7 @@ type Installer struct {
 	now    func() time.Time
 
 	mu          sync.Mutex
-	lastApplied string    // hash of the objects last applied successfully
+	lastApplied string    // inputKey of the last successful apply
 	appliedAt   time.Time // when; a resync re-applies to repair drift
 }
 
@@ -72,19 +72,21 @@ func (i *Installer) Render(spec v1alpha2.IstioSpec, d sidecarmode.Decision) ([]*
 // that reconciles often must not hammer the API server with no-op patches.
 func (i *Installer) Install(ctx context.Context, spec v1alpha2.IstioSpec, d sidecarmode.Decision, resync time.Duration) (applied bool, err error) {
 	log := ctrl.LoggerFrom(ctx)
-	objs, err := renderAll(spec, d, i.opts)
-	if err != nil {
-		return false, fmt.Errorf("render Istio %s charts: %w", d.IstioVersion, err)
-	}
-	hash, err := hashObjects(objs)
+	// Rendering takes a good part of a second; the same input renders the
+	// same objects, so the input alone tells whether anything changed.
+	key, err := inputKey(spec, d, i.opts)
 	if err != nil {
 		return false, err
 	}
 	i.mu.Lock()
-	unchanged := hash == i.lastApplied && i.now().Sub(i.appliedAt) < resync
+	unchanged := key == i.lastApplied && i.now().Sub(i.appliedAt) < resync
 	i.mu.Unlock()
 	if unchanged {
 		return false, nil
+	}
+	objs, err := renderAll(spec, d, i.opts)
+	if err != nil {
+		return false, fmt.Errorf("render Istio %s charts: %w", d.IstioVersion, err)
 	}
 
 	if err := i.ensureNamespace(ctx); err != nil {
@@ -106,7 +108,7 @@ func (i *Installer) Install(ctx context.Context, spec v1alpha2.IstioSpec, d side
 		"enableNativeSidecars", d.EnableNativeSidecars, "compatibilityVersion", d.CompatibilityVersion)
 
 	i.mu.Lock()
-	i.lastApplied, i.appliedAt = hash, i.now()
+	i.lastApplied, i.appliedAt = key, i.now()
 	i.mu.Unlock()
 	return true, nil
 }
@@ -216,11 +218,12 @@ func isCRD(obj *unstructured.Unstructured) bool {
 	return obj.GetKind() == "CustomResourceDefinition"
 }
 
-func hashObjects(objs []*unstructured.Unstructured) (string, error) {
+// inputKey identifies everything a render depends on.
+func inputKey(spec v1alpha2.IstioSpec, d sidecarmode.Decision, opts Options) (string, error) {
 	h := sha256.New()
 	enc := json.NewEncoder(h)
-	for _, obj := range objs {
-		if err := enc.Encode(obj.Object); err != nil {
+	for _, v := range []any{spec, d, opts} {
+		if err := enc.Encode(v); err != nil {
 			return "", err
 		}
 	}
