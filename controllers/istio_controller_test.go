@@ -1,0 +1,397 @@
+package controllers_test
+
+import (
+	"context"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	admissionv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/istio-module/operator/api/v1alpha2"
+	"github.com/istio-module/operator/internal/testenv"
+	"github.com/istio-module/operator/pkg/install"
+	"github.com/istio-module/operator/pkg/sidecarmode"
+)
+
+const (
+	appNamespace = "apps"
+	crNamespace  = "kyma-system"
+	timeout      = 3 * time.Minute
+)
+
+var crKey = client.ObjectKey{Namespace: crNamespace, Name: "default"}
+
+// keepRunning makes kwok keep a Job's pod Running (see hack/test-cluster.sh).
+var keepRunning = map[string]string{"kwok.istio-module.io/keep-running": "true"}
+
+func podTemplate(app string, annotations map[string]string) corev1.PodTemplateSpec {
+	return corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": app}, Annotations: annotations},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "nginx"}}},
+	}
+}
+
+func newDeployment(name string, annotations map[string]string) *appsv1.Deployment {
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: appNamespace},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](1),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
+			Template: podTemplate(name, annotations),
+		},
+	}
+}
+
+func newStatefulSet(name string) *appsv1.StatefulSet {
+	return &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: appNamespace},
+		Spec: appsv1.StatefulSetSpec{
+			Replicas: ptr.To[int32](1),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
+			Template: podTemplate(name, nil),
+		},
+	}
+}
+
+func newJob(name string) *batchv1.Job {
+	tmpl := podTemplate(name, nil)
+	tmpl.Labels = map[string]string{"app": name, "kwok.istio-module.io/keep-running": "true"}
+	tmpl.Spec.RestartPolicy = corev1.RestartPolicyNever
+	return &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: appNamespace},
+		Spec:       batchv1.JobSpec{Template: tmpl},
+	}
+}
+
+func newPod(name string) *corev1.Pod {
+	tmpl := podTemplate(name, nil)
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: appNamespace, Labels: tmpl.Labels}, Spec: tmpl.Spec}
+}
+
+// expectProxies waits until every live, running pod of app carries a proxy
+// of the given layout and version, and there is at least one.
+func expectProxies(ctx context.Context, app string, layout sidecarmode.Layout, version string) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		var pods corev1.PodList
+		g.Expect(env.Client.List(ctx, &pods, client.InNamespace(appNamespace), client.MatchingLabels{"app": app})).To(Succeed())
+		live := 0
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp != nil {
+				continue
+			}
+			live++
+			g.Expect(p.Status.Phase).To(Equal(corev1.PodRunning), "pod %s", p.Name)
+			proxy := sidecarmode.Inspect(p.ObjectMeta, p.Spec)
+			g.Expect(proxy.Layout).To(Equal(layout), "pod %s", p.Name)
+			g.Expect(proxy.Version).To(Equal(version), "pod %s", p.Name)
+		}
+		g.Expect(live).To(BeNumerically(">", 0))
+	}).WithTimeout(timeout).Should(Succeed())
+}
+
+// replicaSets counts a Deployment's ReplicaSets: one per rollout.
+func replicaSets(ctx context.Context, app string) int {
+	GinkgoHelper()
+	var list appsv1.ReplicaSetList
+	Expect(env.Client.List(ctx, &list, client.InNamespace(appNamespace), client.MatchingLabels{"app": app})).To(Succeed())
+	return len(list.Items)
+}
+
+// revisions counts a StatefulSet's revisions: one per rollout.
+func revisions(ctx context.Context, app string) int {
+	GinkgoHelper()
+	var list appsv1.ControllerRevisionList
+	Expect(env.Client.List(ctx, &list, client.InNamespace(appNamespace), client.MatchingLabels{"app": app})).To(Succeed())
+	return len(list.Items)
+}
+
+func getIstio(ctx context.Context, g Gomega) *v1alpha2.Istio {
+	var istio v1alpha2.Istio
+	g.Expect(env.Client.Get(ctx, crKey, &istio)).To(Succeed())
+	return &istio
+}
+
+func expectState(ctx context.Context, state v1alpha2.State) *v1alpha2.Istio {
+	GinkgoHelper()
+	var istio *v1alpha2.Istio
+	Eventually(func(g Gomega) {
+		istio = getIstio(ctx, g)
+		g.Expect(istio.Status.State).To(Equal(state), "description: %s", istio.Status.Description)
+		g.Expect(istio.Status.ObservedGeneration).To(Equal(istio.Generation))
+	}).WithTimeout(timeout).Should(Succeed())
+	return istio
+}
+
+func istiodEnv(ctx context.Context, g Gomega, name string) string {
+	var deploy appsv1.Deployment
+	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: testenv.IstioNamespace, Name: install.IstiodName}, &deploy)).To(Succeed())
+	for _, c := range deploy.Spec.Template.Spec.Containers {
+		for _, e := range c.Env {
+			if c.Name == "discovery" && e.Name == name {
+				return e.Value
+			}
+		}
+	}
+	return ""
+}
+
+func setCompatibilityMode(ctx context.Context, on bool) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		istio := getIstio(ctx, g)
+		istio.Spec.CompatibilityMode = on
+		g.Expect(env.Client.Update(ctx, istio)).To(Succeed())
+	}).Should(Succeed())
+}
+
+var _ = Describe("Istio operator", Ordered, func() {
+	var mgr *runningManager
+
+	AfterAll(func() {
+		if mgr != nil {
+			mgr.stop()
+		}
+	})
+
+	BeforeAll(func(ctx context.Context) {
+		for _, ns := range []*corev1.Namespace{
+			{ObjectMeta: metav1.ObjectMeta{Name: appNamespace, Labels: map[string]string{"istio-injection": "enabled"}}},
+			{ObjectMeta: metav1.ObjectMeta{Name: crNamespace}},
+		} {
+			Expect(env.Client.Create(ctx, ns)).To(Succeed())
+		}
+		// Workloads from before: Istio 1.27 with regular proxies, installed
+		// without the operator.
+		d, err := sidecarmode.Decide("1.21.0", false, sidecarmode.ClusterFacts{MinKubeletVersion: testenv.KubeletVersion})
+		Expect(err).NotTo(HaveOccurred())
+		previous := install.New(env.Client, install.Options{KubeVersion: testenv.KubeletVersion, IstiodRemoteURL: istiod.URL()})
+		_, err = previous.Install(ctx, v1alpha2.IstioSpec{}, d, time.Hour)
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(func(g Gomega) {
+			ready, msg, err := previous.ControlPlaneReady(ctx, v1alpha2.IstioSpec{}, d)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(ready).To(BeTrue(), msg)
+		}).WithTimeout(timeout).Should(Succeed())
+
+		objs := []client.Object{
+			newDeployment("plain", nil),
+			newDeployment("pinned", map[string]string{"sidecar.istio.io/nativeSidecar": "false"}),
+			newStatefulSet("db"),
+			newJob("batch"),
+			newPod("lonely"),
+		}
+		for _, obj := range objs {
+			// Until istiod serves, its fail-closed webhook rejects bare pods.
+			Eventually(func() error { return env.Client.Create(ctx, obj) }).WithTimeout(timeout).Should(Succeed())
+		}
+		for _, app := range []string{"plain", "pinned", "db", "batch", "lonely"} {
+			expectProxies(ctx, app, sidecarmode.LayoutRegular, "1.27.1")
+		}
+	})
+
+	It("installs the newest row with native sidecars, rolls stale workloads once and reports what it cannot restart", func(ctx context.Context) {
+		Expect(env.Client.Create(ctx, &v1alpha2.Istio{ObjectMeta: metav1.ObjectMeta{Namespace: crKey.Namespace, Name: crKey.Name}})).To(Succeed())
+		mgr = startManager("1.30.0")
+
+		Eventually(func(g Gomega) {
+			g.Expect(istiodEnv(ctx, g, "ENABLE_NATIVE_SIDECARS")).To(Equal("true"))
+		}).WithTimeout(timeout).Should(Succeed())
+		expectProxies(ctx, "plain", sidecarmode.LayoutNative, "1.30.2")
+		expectProxies(ctx, "pinned", sidecarmode.LayoutRegular, "1.30.2")
+		expectProxies(ctx, "db", sidecarmode.LayoutNative, "1.30.2")
+
+		istio := expectState(ctx, v1alpha2.StateWarning)
+		Expect(istio.Status.IstioVersion).To(Equal("1.30.2"))
+		Expect(istio.Status.SidecarType).To(Equal("native"))
+		Expect(istio.Status.ProxyRestart).NotTo(BeNil())
+		Expect(istio.Status.ProxyRestart.ManualRestartWorkloads).To(ContainElements(ContainSubstring("batch"), ContainSubstring("lonely")))
+		Expect(istio.Status.Description).To(And(ContainSubstring("batch"), ContainSubstring("lonely")))
+		Expect(finalizers(istio)).To(ContainElement("operator.kyma-project.io/istio-manager"))
+
+		// Rolled exactly once: one new ReplicaSet or revision each.
+		Consistently(func() []int {
+			return []int{replicaSets(ctx, "plain"), replicaSets(ctx, "pinned"), revisions(ctx, "db")}
+		}).WithTimeout(3 * time.Second).Should(Equal([]int{2, 2, 2}))
+
+		Expect(env.Client.Delete(ctx, newJob("batch"), client.PropagationPolicy(metav1.DeletePropagationBackground))).To(Succeed())
+		Expect(env.Client.Delete(ctx, newPod("lonely"))).To(Succeed())
+		istio = expectState(ctx, v1alpha2.StateReady)
+		Expect(istio.Status.ProxyRestart.ManualRestart).To(BeZero())
+	})
+
+	It("writes nothing over 1000 reconciles when nothing changed", func(ctx context.Context) {
+		expectState(ctx, v1alpha2.StateReady)
+		writes.Store(0)
+		for range 1000 {
+			res, err := mgr.reconciler.Reconcile(ctx, reconcile.Request{NamespacedName: crKey})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(res.RequeueAfter).To(Equal(time.Hour))
+		}
+		Expect(writes.Load()).To(BeZero())
+	})
+
+	It("leaves a second Istio CR alone with a Warning naming the one in charge", func(ctx context.Context) {
+		second := &v1alpha2.Istio{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "second"}}
+		Expect(env.Client.Create(ctx, second)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(second), second)).To(Succeed())
+			g.Expect(second.Status.State).To(Equal(v1alpha2.StateWarning))
+			g.Expect(second.Status.Description).To(ContainSubstring("kyma-system/default"))
+			cond := second.Condition(v1alpha2.ConditionTypeReady)
+			g.Expect(cond).NotTo(BeNil())
+			g.Expect(cond.Reason).To(Equal(string(v1alpha2.ReasonOlderCRExists)))
+		}).WithTimeout(timeout).Should(Succeed())
+		Expect(env.Client.Delete(ctx, second)).To(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(env.Client.Get(ctx, client.ObjectKeyFromObject(second), second))
+		}).WithTimeout(timeout).Should(BeTrue())
+		expectState(ctx, v1alpha2.StateReady)
+	})
+
+	It("rejects a bad CR at admission", func(ctx context.Context) {
+		bad := &v1alpha2.Istio{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "bad"},
+			Spec:       v1alpha2.IstioSpec{Config: v1alpha2.Config{NumTrustedProxies: ptr.To(-1)}},
+		}
+		err := env.Client.Create(ctx, bad)
+		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "error: %v", err)
+		Expect(err.Error()).To(ContainSubstring("spec.config.numTrustedProxies"))
+	})
+
+	It("reports a failing install as Error with the API server's message, and recovers", func(ctx context.Context) {
+		policy := &admissionv1.ValidatingAdmissionPolicy{
+			ObjectMeta: metav1.ObjectMeta{Name: "block-mesh-config"},
+			Spec: admissionv1.ValidatingAdmissionPolicySpec{
+				FailurePolicy: ptr.To(admissionv1.Fail),
+				MatchConstraints: &admissionv1.MatchResources{ResourceRules: []admissionv1.NamedRuleWithOperations{{
+					RuleWithOperations: admissionv1.RuleWithOperations{
+						Operations: []admissionv1.OperationType{admissionv1.Create, admissionv1.Update},
+						Rule:       admissionv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"configmaps"}},
+					},
+				}}},
+				Validations: []admissionv1.Validation{{
+					Expression: "object.metadata.namespace != 'istio-system' || object.metadata.name != 'istio'",
+					Message:    "the test blocks changes of the mesh config",
+				}},
+			},
+		}
+		binding := &admissionv1.ValidatingAdmissionPolicyBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "block-mesh-config"},
+			Spec: admissionv1.ValidatingAdmissionPolicyBindingSpec{
+				PolicyName:        policy.Name,
+				ValidationActions: []admissionv1.ValidationAction{admissionv1.Deny},
+			},
+		}
+		Expect(env.Client.Create(ctx, policy)).To(Succeed())
+		Expect(env.Client.Create(ctx, binding)).To(Succeed())
+		// The policy takes a moment to take effect: keep changing the spec
+		// until an install is refused.
+		trusted := 1
+		Eventually(func(g Gomega) {
+			istio := getIstio(ctx, g)
+			if istio.Status.State != v1alpha2.StateError {
+				trusted++
+				istio.Spec.Config.NumTrustedProxies = ptr.To(trusted)
+				g.Expect(env.Client.Update(ctx, istio)).To(Succeed())
+			}
+			istio = getIstio(ctx, g)
+			g.Expect(istio.Status.State).To(Equal(v1alpha2.StateError))
+			g.Expect(istio.Status.Description).To(ContainSubstring("the test blocks changes of the mesh config"))
+			g.Expect(istio.Condition(v1alpha2.ConditionTypeInstalled).Reason).To(Equal(string(v1alpha2.ReasonInstallFailed)))
+		}).WithTimeout(timeout).WithPolling(2 * time.Second).Should(Succeed())
+
+		Expect(env.Client.Delete(ctx, binding)).To(Succeed())
+		Expect(env.Client.Delete(ctx, policy)).To(Succeed())
+		expectState(ctx, v1alpha2.StateReady)
+	})
+
+	It("uninstalls Istio when the CR is deleted and releases it", func(ctx context.Context) {
+		Expect(env.Client.Delete(ctx, &v1alpha2.Istio{ObjectMeta: metav1.ObjectMeta{Namespace: crKey.Namespace, Name: crKey.Name}})).To(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(env.Client.Get(ctx, crKey, &v1alpha2.Istio{}))
+		}).WithTimeout(timeout).Should(BeTrue())
+		Expect(apierrors.IsNotFound(env.Client.Get(ctx, client.ObjectKey{Namespace: testenv.IstioNamespace, Name: install.IstiodName}, &appsv1.Deployment{}))).To(BeTrue())
+		mgr.stop()
+		mgr = nil
+		// The namespace goes away with Istio; wait so the next install starts clean.
+		Eventually(func() bool {
+			return apierrors.IsNotFound(env.Client.Get(ctx, client.ObjectKey{Name: testenv.IstioNamespace}, &corev1.Namespace{}))
+		}).WithTimeout(timeout).Should(BeTrue())
+	})
+
+	It("on the module-1.22 row, rolls every affected workload exactly once per compatibilityMode toggle", func(ctx context.Context) {
+		Expect(env.Client.Create(ctx, &v1alpha2.Istio{ObjectMeta: metav1.ObjectMeta{Namespace: crKey.Namespace, Name: crKey.Name}})).To(Succeed())
+		mgr = startManager("1.22.0")
+		expectProxies(ctx, "plain", sidecarmode.LayoutNative, "1.27.3")
+		expectProxies(ctx, "pinned", sidecarmode.LayoutRegular, "1.27.3")
+		expectProxies(ctx, "db", sidecarmode.LayoutNative, "1.27.3")
+		expectState(ctx, v1alpha2.StateReady)
+		plain, pinned, db := replicaSets(ctx, "plain"), replicaSets(ctx, "pinned"), revisions(ctx, "db")
+
+		setCompatibilityMode(ctx, true)
+		Eventually(func(g Gomega) {
+			g.Expect(istiodEnv(ctx, g, "ENABLE_NATIVE_SIDECARS")).To(Equal("false"))
+		}).WithTimeout(timeout).Should(Succeed())
+		expectProxies(ctx, "plain", sidecarmode.LayoutRegular, "1.27.3")
+		expectProxies(ctx, "db", sidecarmode.LayoutRegular, "1.27.3")
+		istio := expectState(ctx, v1alpha2.StateReady)
+		Expect(istio.Status.SidecarType).To(Equal("regular"))
+		Consistently(func() []int {
+			return []int{replicaSets(ctx, "plain"), replicaSets(ctx, "pinned"), revisions(ctx, "db")}
+		}).WithTimeout(3 * time.Second).Should(Equal([]int{plain + 1, pinned, db + 1}))
+
+		setCompatibilityMode(ctx, false)
+		Eventually(func(g Gomega) {
+			g.Expect(istiodEnv(ctx, g, "ENABLE_NATIVE_SIDECARS")).To(Equal("true"))
+		}).WithTimeout(timeout).Should(Succeed())
+		expectProxies(ctx, "plain", sidecarmode.LayoutNative, "1.27.3")
+		expectProxies(ctx, "db", sidecarmode.LayoutNative, "1.27.3")
+		expectState(ctx, v1alpha2.StateReady)
+		Consistently(func() []int {
+			return []int{replicaSets(ctx, "plain"), replicaSets(ctx, "pinned"), revisions(ctx, "db")}
+		}).WithTimeout(3 * time.Second).Should(Equal([]int{plain + 2, pinned, db + 2}))
+	})
+
+	It("upgrades Istio 1.27 to 1.28 and restarts every proxy once, after the control plane runs 1.28", func(ctx context.Context) {
+		plain, pinned, db := replicaSets(ctx, "plain"), replicaSets(ctx, "pinned"), revisions(ctx, "db")
+		mgr.stop()
+		mgr = startManager("1.23.0")
+		expectProxies(ctx, "plain", sidecarmode.LayoutNative, "1.28.2")
+		expectProxies(ctx, "pinned", sidecarmode.LayoutRegular, "1.28.2")
+		expectProxies(ctx, "db", sidecarmode.LayoutNative, "1.28.2")
+		istio := expectState(ctx, v1alpha2.StateReady)
+		Expect(istio.Status.IstioVersion).To(Equal("1.28.2"))
+		Consistently(func() []int {
+			return []int{replicaSets(ctx, "plain"), replicaSets(ctx, "pinned"), revisions(ctx, "db")}
+		}).WithTimeout(3 * time.Second).Should(Equal([]int{plain + 1, pinned + 1, db + 1}))
+	})
+
+	It("refuses a jump of two Istio minors and leaves the installed Istio untouched", func(ctx context.Context) {
+		mgr.stop()
+		mgr = startManager("1.30.0")
+		Eventually(func(g Gomega) {
+			istio := getIstio(ctx, g)
+			g.Expect(istio.Status.State).To(Equal(v1alpha2.StateWarning))
+			g.Expect(istio.Condition(v1alpha2.ConditionTypeReady).Reason).To(Equal(string(v1alpha2.ReasonVersionUpdateNotAllowed)))
+			g.Expect(istio.Status.Description).To(ContainSubstring("1.29"))
+		}).WithTimeout(timeout).Should(Succeed())
+		Consistently(func(g Gomega) {
+			g.Expect(istiodEnv(ctx, g, "ENABLE_NATIVE_SIDECARS")).To(Equal("true"))
+			var deploy appsv1.Deployment
+			g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: testenv.IstioNamespace, Name: install.IstiodName}, &deploy)).To(Succeed())
+			g.Expect(deploy.Spec.Template.Spec.Containers[0].Image).To(HaveSuffix(":1.28.2"))
+		}).WithTimeout(3 * time.Second).Should(Succeed())
+	})
+})
+
+func finalizers(o metav1.Object) []string { return o.GetFinalizers() }

@@ -1,0 +1,172 @@
+package controllers
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/discovery"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/istio-module/operator/api/v1alpha2"
+	"github.com/istio-module/operator/pkg/install"
+	"github.com/istio-module/operator/pkg/restarter"
+	"github.com/istio-module/operator/pkg/sidecarmode"
+)
+
+// ManagerOptions are the operator's settings, from flags.
+type ManagerOptions struct {
+	MetricsAddr          string
+	ProbeAddr            string
+	LeaderElection       bool
+	LeaderElectionNS     string
+	ResyncPeriod         time.Duration
+	ProgressRequeue      time.Duration
+	MaxConcurrentRollout int
+	PageSize             int64
+	IstioNamespace       string
+	IstioHub             string
+	IstiodRemoteURL      string
+	ModuleVersion        string
+	WarningRequeue       time.Duration
+	ShutdownTimeout      time.Duration
+	// SkipNameValidation lets one process build several managers (tests);
+	// controller-runtime otherwise refuses a second controller named "istio".
+	SkipNameValidation bool
+}
+
+// BindFlags registers the options' flags with their defaults.
+func (o *ManagerOptions) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; \"0\" turns it off.")
+	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	fs.BoolVar(&o.LeaderElection, "leader-elect", false, "Elect a leader so only one replica acts (on in the deployed configuration).")
+	fs.StringVar(&o.LeaderElectionNS, "leader-election-namespace", "", "Namespace of the leader-election lease; empty means the operator's own namespace.")
+	fs.DurationVar(&o.ResyncPeriod, "resync-period", time.Hour, "How often a converged Istio CR is reconciled again, to catch workloads created or scaled with stale proxies.")
+	fs.DurationVar(&o.WarningRequeue, "warning-requeue", time.Minute, "How often to look again while workloads need a manual restart or do not converge, so the state turns Ready soon after they are fixed.")
+	fs.DurationVar(&o.ProgressRequeue, "progress-requeue", 10*time.Second, "How soon to look again while the control plane comes up or rollouts progress.")
+	fs.IntVar(&o.MaxConcurrentRollout, "max-concurrent-rollouts", 5, "Restart pacing: at most this many workloads roll out at the same time.")
+	fs.Int64Var(&o.PageSize, "page-size", 500, "Pods per page when the restarter lists pods.")
+	fs.StringVar(&o.IstioNamespace, "istio-namespace", install.DefaultNamespace, "Namespace of Istio's control plane.")
+	fs.StringVar(&o.IstioHub, "istio-hub", install.DefaultHub, "Registry of Istio's images.")
+	fs.StringVar(&o.IstiodRemoteURL, "istiod-remote-url", "", "Base URL of an istiod that runs outside the cluster (e.g. https://127.0.0.1:15017); the webhooks call it instead of the istiod Service.")
+	fs.StringVar(&o.ModuleVersion, "module-version", sidecarmode.ModuleVersion, "Module release this operator acts as (a row of the version table); defaults to this build's version.")
+	fs.DurationVar(&o.ShutdownTimeout, "graceful-shutdown-timeout", 30*time.Second, "How long running reconciles may take to finish on shutdown.")
+}
+
+// NewScheme knows the built-in kinds and the Istio CR.
+func NewScheme() (*runtime.Scheme, error) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if err := v1alpha2.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	return scheme, nil
+}
+
+// NewManager builds the manager with the IstioReconciler, health checks and
+// metrics. The caller starts it.
+func NewManager(cfg *rest.Config, o ManagerOptions) (manager.Manager, *IstioReconciler, error) {
+	scheme, err := NewScheme()
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := sidecarmode.LookupRelease(o.ModuleVersion); err != nil {
+		return nil, nil, fmt.Errorf("module version %q: %w", o.ModuleVersion, err)
+	}
+	shutdown := o.ShutdownTimeout
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress:  o.ProbeAddr,
+		LeaderElection:          o.LeaderElection,
+		LeaderElectionID:        "istio-module.operator.kyma-project.io",
+		LeaderElectionNamespace: o.LeaderElectionNS,
+		GracefulShutdownTimeout: &shutdown,
+		Controller:              ctrlconfig.Controller{SkipNameValidation: &o.SkipNameValidation},
+		Cache: cache.Options{
+			// Only the control plane's Deployments are watched: caching every
+			// Deployment of a big cluster would cost memory for nothing.
+			ByObject: map[client.Object]cache.ByObject{
+				&appsv1.Deployment{}: {Namespaces: map[string]cache.Config{o.IstioNamespace: {}}},
+			},
+		},
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("create manager: %w", err)
+	}
+	// The installer and the restarter read uncached: pods and chart objects
+	// are listed page by page instead of mirrored in memory.
+	direct, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, nil, err
+	}
+	kubeVersion, err := serverVersion(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	installer := install.New(direct, install.Options{
+		Namespace:       o.IstioNamespace,
+		Hub:             o.IstioHub,
+		KubeVersion:     kubeVersion,
+		IstiodRemoteURL: o.IstiodRemoteURL,
+	})
+	proxyRestarter := restarter.New(direct, mgr.GetEventRecorder("istio-module"), restarter.Options{
+		PageSize:              o.PageSize,
+		MaxConcurrentRollouts: o.MaxConcurrentRollout,
+		ControlPlaneNamespace: o.IstioNamespace,
+	})
+	r := &IstioReconciler{
+		Client:          mgr.GetClient(),
+		Installer:       installer,
+		Restarter:       proxyRestarter,
+		ModuleVersion:   o.ModuleVersion,
+		ResyncPeriod:    o.ResyncPeriod,
+		ProgressRequeue: o.ProgressRequeue,
+		WarningRequeue:  o.WarningRequeue,
+	}
+	if err := r.SetupWithManager(mgr, o.IstioNamespace); err != nil {
+		return nil, nil, fmt.Errorf("set up the Istio controller: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, nil, err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return nil, nil, err
+	}
+	return mgr, r, nil
+}
+
+// RunManager runs the operator until ctx ends.
+func RunManager(ctx context.Context, cfg *rest.Config, o ManagerOptions) error {
+	mgr, _, err := NewManager(cfg, o)
+	if err != nil {
+		return err
+	}
+	ctrl.LoggerFrom(ctx).Info("Starting istio-module operator", "moduleVersion", o.ModuleVersion)
+	return mgr.Start(ctx)
+}
+
+func serverVersion(cfg *rest.Config) (string, error) {
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return "", err
+	}
+	v, err := dc.ServerVersion()
+	if err != nil {
+		return "", fmt.Errorf("read the API server's version: %w", err)
+	}
+	return v.GitVersion, nil
+}
