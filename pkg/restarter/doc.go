@@ -1,0 +1,64 @@
+// Package restarter finds pods whose istio-proxy has the wrong container
+// type or version and replaces them by restarting their workloads: once per
+// workload and target, paced, at any cluster size.
+//
+// The flow of one Run is gather, decide, act:
+//
+//	scan   (scan.go)    page through all pods uncached; classify each against
+//	                    the sidecarmode.Decision; aggregate per direct owner
+//	plan   (plan.go,    resolve owners to workloads (owners.go), judge their
+//	        owners.go,  rollouts (rollout.go), decide one Action per workload
+//	        rollout.go) and apply the pacing limit
+//	act    (act.go)     patch pod templates, evict pods, emit Events
+//	report (summary.go, a Summary for the CR status, Prometheus metrics
+//	        metrics.go)
+//
+// Plan stops after the second step: it is the dry-run API that reports
+// (such as a CLI status command) build on.
+//
+// # Rules
+//
+//   - Scanned: Running, not terminating pods outside the control-plane
+//     namespace with an istio-proxy (either layout) or the injector's status
+//     annotation; gateways are skipped. sidecarmode.StaleProxy decides
+//     whether a pod is stale, and why.
+//   - One plan entry per workload: Pod -> ReplicaSet -> Deployment,
+//     StatefulSet, DaemonSet, Job -> CronJob, ReplicationController, any
+//     other owner kind, or the bare Pod itself.
+//   - Deployments, and StatefulSets and DaemonSets with RollingUpdate, are
+//     rolled out by setting the pod-template annotation RestartAnnotation to
+//     Decision.Target(). StatefulSets and DaemonSets with OnDelete, and
+//     ReplicaSets and ReplicationControllers without an owner, get the same
+//     marker (template and metadata) and their stale pods are evicted one
+//     at a time, each once its predecessor's replacement is ready; the
+//     Eviction API makes PodDisruptionBudgets apply. Paused Deployments,
+//     Jobs, CronJobs, bare Pods and other owner kinds are reported as
+//     needing a manual restart, never touched.
+//   - Once: the marker records the target a workload was restarted for, on
+//     the template and on every pod created from it. A workload that
+//     carries the target's marker is not restarted again for that target:
+//     while its rollout progresses it is pending; if pods are still stale
+//     once it settled, it is reported as not converging. Because the record
+//     is in the cluster, a new Restarter (after an operator restart)
+//     continues without repeating a restart; the Restarter also remembers
+//     what it restarted, so a marker reverted by another tool does not cause
+//     a second restart either. Marker patches carry the resourceVersion
+//     read, so two restarters never both patch.
+//   - Pacing: at most Options.MaxConcurrentRollouts restarts are in progress
+//     (not settled) at once; restarts started earlier hold their slots, the
+//     next workloads in plan order take the free ones, the rest wait.
+//   - Opt-out: OptOutAnnotation "disabled" on a workload or its namespace;
+//     reported, never touched.
+//
+// # Memory
+//
+// The scan lists pods PageSize at a time (List with Limit and Continue) and
+// keeps per owner only counters, small sets of reasons, layouts and
+// versions, and the name of the next pod to evict: memory grows with the
+// number of workloads with stale pods, not with the number of pods. When the
+// API server expires the continue token (HTTP 410), the listing starts over
+// with an empty aggregation. client-go's pager is not used: on a 410 it falls
+// back to one unpaged list of all pods.
+//
+// See docs/restarter.md for the user's view.
+package restarter

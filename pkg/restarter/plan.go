@@ -1,0 +1,410 @@
+package restarter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/istio-module/operator/pkg/sidecarmode"
+)
+
+// Action is what the restarter does, or would do, about one workload.
+type Action string
+
+const (
+	// ActionRolloutRestart: patch the pod template's RestartAnnotation to the
+	// target, so the workload's controller rolls out all its pods.
+	// Deployments; StatefulSets and DaemonSets with RollingUpdate.
+	ActionRolloutRestart Action = "RolloutRestart"
+	// ActionEvict: evict the next stale pod (Eviction API, so
+	// PodDisruptionBudgets apply); the workload's controller recreates it
+	// from the template. The first eviction for a target also marks the
+	// template and the workload with RestartAnnotation. StatefulSets and
+	// DaemonSets with OnDelete; ReplicaSets and ReplicationControllers
+	// without an owner.
+	ActionEvict Action = "Evict"
+	// ActionPending: a restart for the target is in progress, or waits for
+	// a free rollout slot, for the workload's pods to be ready, or for a
+	// transient condition (see Why). Nothing is written now.
+	ActionPending Action = "Pending"
+	// ActionManual: the restarter cannot restart this workload safely (paused
+	// Deployment, Job, CronJob, bare Pod, an owner kind it does not know);
+	// reported, with an Event, for a human to restart.
+	ActionManual Action = "Manual"
+	// ActionNotConverging: the workload was restarted for the target, the
+	// restart settled, and its pods are still stale. It is not restarted
+	// again; reported with an Event.
+	ActionNotConverging Action = "NotConverging"
+	// ActionOptedOut: the workload or its namespace carries OptOutAnnotation
+	// "disabled"; reported, never touched.
+	ActionOptedOut Action = "OptedOut"
+)
+
+// Plan is the outcome of one scan: what every workload with stale pods (or
+// with a restart in progress) needs. Workloads with nothing to do are not in
+// it.
+type Plan struct {
+	// Target is the Decision.Target() planned for, e.g. "1.30.2/native".
+	Target string
+	// PodsListed counts all pods listed, in all namespaces.
+	PodsListed int
+	// PodsScanned counts the Running pods with a proxy outside the control
+	// plane's namespace whose proxy was checked (gateways excluded).
+	PodsScanned int
+	// StalePods counts those whose proxy does not match the target.
+	StalePods int
+	// StaleByReason counts stale pods per reason; a pod with a wrong type
+	// and a wrong version counts under both.
+	StaleByReason map[sidecarmode.ReasonKind]int
+	// ListRestarts counts how often the listing started over because the
+	// API server expired its continue token.
+	ListRestarts int
+	// MaxConcurrentRollouts is the pacing limit the plan was made with.
+	MaxConcurrentRollouts int
+	// RolloutsInProgress counts restarts for the target that were started
+	// before this plan and have not settled; they hold rollout slots.
+	RolloutsInProgress int
+	// Workloads are sorted by namespace, kind and name.
+	Workloads []WorkloadPlan
+}
+
+// WorkloadPlan is the plan for one workload.
+type WorkloadPlan struct {
+	Workload WorkloadRef
+	// Layouts are the proxy layouts seen among its stale pods.
+	Layouts []sidecarmode.Layout
+	// ProxyVersions are the proxy versions seen among its stale pods
+	// (sidecarmode.VersionUnknown for tags that are not versions).
+	ProxyVersions []string
+	// StalePods counts its Running pods with a stale proxy.
+	StalePods int
+	// StaleAfterRestart counts those created after the workload was
+	// restarted for the target: the restart did not fix them.
+	StaleAfterRestart int
+	// Reasons are the distinct reasons its pods are stale, e.g.
+	// "regular, expected native", "1.27.3, expected 1.30.2".
+	Reasons []string
+	// RestartedFor is the workload's RestartAnnotation as read: the target it
+	// was last restarted for by the operator, or "".
+	RestartedFor string
+	// Strategy is the workload's update strategy where it has one
+	// ("RollingUpdate", "OnDelete", "Recreate", "no owner").
+	Strategy string
+	// Action is what the restarter does (or, in a dry run, would do).
+	Action Action
+	// Why explains Action in a sentence.
+	Why string
+
+	w          *workload
+	evict      *podRef
+	inProgress bool // holds a rollout slot: a restart for the target has not settled
+}
+
+// entry gathers the groups of pods of one workload.
+type entry struct {
+	w          *workload
+	nsOptedOut bool
+	// nsErr: the namespace could not be read, so its opt-out is unknown.
+	nsErr error
+	// restartedBefore: this Restarter restarted the workload for the target
+	// earlier, whatever its template says now.
+	restartedBefore bool
+
+	stale, staleAfterRestart int
+	reasons                  set[string]
+	layouts                  set[sidecarmode.Layout]
+	versions                 set[string]
+	evict                    *podRef
+}
+
+func (e *entry) merge(g *group) {
+	e.stale += g.stale
+	e.staleAfterRestart += g.staleAfterRestart
+	for v := range g.reasons {
+		e.reasons.add(v)
+	}
+	for v := range g.layouts {
+		e.layouts.add(v)
+	}
+	for v := range g.versions {
+		e.versions.add(v)
+	}
+	if g.evict != nil && (e.evict == nil || g.evict.Name < e.evict.Name) {
+		e.evict = g.evict
+	}
+}
+
+// buildPlan resolves the scanned groups to workloads and decides per
+// workload, then applies the pacing limit. A workload whose owners or
+// namespace cannot be read waits (Pending) and its error is returned beside
+// the plan: one unreadable object does not stop the restarts of all others.
+func (r *Restarter) buildPlan(ctx context.Context, d sidecarmode.Decision, scan *scanResult) (*Plan, error) {
+	var errs []error
+	target := d.Target()
+	own := newOwners(r.c)
+	entries := map[WorkloadRef]*entry{}
+	add := func(w *workload) *entry {
+		e, ok := entries[w.ref]
+		if !ok {
+			e = &entry{w: w, reasons: set[string]{}, layouts: set[sidecarmode.Layout]{}, versions: set[string]{}}
+			entries[w.ref] = e
+		}
+		return e
+	}
+
+	keys := make([]ownerKey, 0, len(scan.groups))
+	for k := range scan.groups {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return ownerKeyLess(keys[i], keys[j]) })
+	for _, k := range keys {
+		g := scan.groups[k]
+		w, err := own.resolve(ctx, g)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, err
+			}
+			errs = append(errs, fmt.Errorf("find the workload of pods owned by %s %s/%s: %w", k.Kind, k.Namespace, k.Name, err))
+			w = unreadableWorkload(k, err)
+		}
+		add(w).merge(g)
+	}
+	unreadable := set[WorkloadRef]{}
+	// Rollouts this Restarter started that no pod pointed at in this scan
+	// (their old pods are gone, the new ones not yet available) still hold
+	// their slots until they settle.
+	for ref := range r.inFlight {
+		if _, ok := entries[ref]; ok {
+			continue
+		}
+		w, err := own.workload(ctx, ref, "")
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, err
+			}
+			// Keep it in flight: its slot stays taken until it can be read.
+			errs = append(errs, fmt.Errorf("check the rollout of %s: %w", ref, err))
+			unreadable.add(ref)
+			continue
+		}
+		add(w)
+	}
+	for ref, e := range entries {
+		e.nsOptedOut, e.nsErr = own.namespaceOptedOut(ctx, ref.Namespace)
+		if e.nsErr != nil && ctx.Err() != nil {
+			return nil, e.nsErr
+		}
+		if e.nsErr != nil {
+			errs = append(errs, e.nsErr)
+		}
+		_, e.restartedBefore = r.restarted[ref]
+	}
+
+	plan := &Plan{
+		Target:                target,
+		PodsListed:            scan.listed,
+		PodsScanned:           scan.scanned,
+		StalePods:             scan.stale,
+		StaleByReason:         scan.staleByReason,
+		ListRestarts:          scan.listRestarts,
+		MaxConcurrentRollouts: r.opts.MaxConcurrentRollouts,
+		RolloutsInProgress:    len(unreadable),
+	}
+	for _, e := range entries {
+		wp, ok := decide(e, target)
+		if !ok {
+			continue
+		}
+		plan.Workloads = append(plan.Workloads, wp)
+	}
+	sort.Slice(plan.Workloads, func(i, j int) bool {
+		return workloadLess(plan.Workloads[i].Workload, plan.Workloads[j].Workload)
+	})
+	pace(plan)
+
+	// Forget rollouts that settled (or whose workload went away).
+	for ref := range r.inFlight {
+		if _, ok := unreadable[ref]; !ok && !inProgress(plan, ref) {
+			delete(r.inFlight, ref)
+		}
+	}
+	return plan, errors.Join(errs...)
+}
+
+func inProgress(plan *Plan, ref WorkloadRef) bool {
+	for i := range plan.Workloads {
+		if plan.Workloads[i].Workload == ref {
+			return plan.Workloads[i].inProgress
+		}
+	}
+	return false
+}
+
+// decide is the restarter's decision table for one workload, before pacing.
+// ok is false when the workload needs nothing.
+func decide(e *entry, target string) (wp WorkloadPlan, ok bool) {
+	w := e.w
+	wp = WorkloadPlan{
+		Workload:          w.ref,
+		Layouts:           sortedStrings(e.layouts),
+		ProxyVersions:     sortedStrings(e.versions),
+		StalePods:         e.stale,
+		StaleAfterRestart: e.staleAfterRestart,
+		Reasons:           sortedStrings(e.reasons),
+		RestartedFor:      w.marker,
+		Strategy:          w.strategy,
+		w:                 w,
+		evict:             e.evict,
+	}
+	restartable := w.mode == modeRollout || w.mode == modeEvict
+	ours := restartable && w.marker == target
+	if e.stale == 0 {
+		// Only a restart of ours that has not settled is worth a line.
+		if !ours || w.settled {
+			return wp, false
+		}
+		wp.Action, wp.inProgress = ActionPending, true
+		wp.Why = fmt.Sprintf("restarted for %s; waiting for the rollout: %s", target, w.progress)
+		if w.mode == modeEvict {
+			wp.Why = fmt.Sprintf("restarted for %s; waiting for the recreated pods: %s", target, w.progress)
+		}
+		return wp, true
+	}
+
+	stale := staleSummary(e)
+	switch {
+	case e.nsErr != nil:
+		wp.Action = ActionPending
+		wp.Why = fmt.Sprintf("%s; could not read namespace %s to check its opt-out (%v); trying again on the next run",
+			stale, w.ref.Namespace, e.nsErr)
+	case e.nsOptedOut:
+		wp.Action = ActionOptedOut
+		wp.Why = fmt.Sprintf("%s; namespace %s is annotated %s=%s, so the restarter leaves it alone",
+			stale, w.ref.Namespace, OptOutAnnotation, OptOutDisabled)
+	case w.optedOut:
+		wp.Action = ActionOptedOut
+		wp.Why = fmt.Sprintf("%s; the %s is annotated %s=%s, so the restarter leaves it alone",
+			stale, w.ref.Kind, OptOutAnnotation, OptOutDisabled)
+	case w.mode == modeUnresolved:
+		wp.Action, wp.Why = ActionPending, w.why
+	case w.mode == modeManual:
+		wp.Action = ActionManual
+		wp.Why = fmt.Sprintf("manual restart required: %s; it is %s", stale, w.why)
+	case w.mode == modeRollout && ours:
+		switch {
+		case !w.settled:
+			wp.Action, wp.inProgress = ActionPending, true
+			wp.Why = fmt.Sprintf("restarted for %s; waiting for the rollout: %s", target, w.progress)
+		case w.failed:
+			wp.Action = ActionNotConverging
+			wp.Why = fmt.Sprintf("restarted for %s, but %s; %s; not restarting it again", target, w.progress, stale)
+		default:
+			wp.Action = ActionNotConverging
+			wp.Why = fmt.Sprintf("restarted for %s and the rollout finished, but %s: the injector does not inject "+
+				"what the operator expects; not restarting it again", target, stale)
+		}
+	case w.mode == modeEvict && ours:
+		switch {
+		case e.staleAfterRestart > 0 && w.settled:
+			wp.Action = ActionNotConverging
+			wp.Why = fmt.Sprintf("restarted for %s, but %d pods recreated since are still stale (%s): the injector "+
+				"does not inject what the operator expects; not evicting any more", target, e.staleAfterRestart, strings.Join(wp.Reasons, "; "))
+		case !w.settled:
+			wp.Action, wp.inProgress = ActionPending, true
+			wp.Why = fmt.Sprintf("restarted for %s; waiting for the recreated pods before the next eviction: %s", target, w.progress)
+		default:
+			wp.Action, wp.inProgress = ActionEvict, true
+			wp.Why = fmt.Sprintf("restarted for %s; %d stale pods left, evicting %s next", target, e.stale, e.evict.Name)
+		}
+	case restartable && e.restartedBefore:
+		// Restarted for the target before, but the template lost the marker:
+		// something (a GitOps tool?) reverted it. Restarting again could fight
+		// it forever.
+		wp.Action = ActionNotConverging
+		wp.Why = fmt.Sprintf("restarted for %s before, but its pod template no longer carries %s (reverted by "+
+			"another tool?) and %s; not restarting it again", target, RestartAnnotation, stale)
+	case restartable && e.evict == nil:
+		// Every stale pod was created from a template marked for the target,
+		// which no longer carries the marker.
+		wp.Action = ActionNotConverging
+		wp.Why = fmt.Sprintf("%s, all created after a restart for %s; not restarting it again", stale, target)
+	case w.mode == modeRollout:
+		wp.Action = ActionRolloutRestart
+		wp.Why = fmt.Sprintf("%s; roll it out by setting the pod-template annotation %s=%s", stale, RestartAnnotation, target)
+	case w.mode == modeEvict:
+		how := fmt.Sprintf("its update strategy is %s, so a template change replaces no pod", w.strategy)
+		if w.strategy == "no owner" {
+			how = fmt.Sprintf("a %s without an owner keeps its pods on a template change", w.ref.Kind)
+		}
+		if !w.settled {
+			wp.Action = ActionPending
+			wp.Why = fmt.Sprintf("%s; %s; waiting for all its pods to be ready before evicting: %s", stale, how, w.progress)
+			break
+		}
+		wp.Action = ActionEvict
+		wp.Why = fmt.Sprintf("%s; %s: evict the stale pods one at a time, starting with %s", stale, how, e.evict.Name)
+	}
+	return wp, true
+}
+
+// pace keeps at most MaxConcurrentRollouts restarts in progress: restarts
+// started earlier that have not settled hold their slots; new restarts take
+// the free ones in plan order, the rest wait.
+func pace(plan *Plan) {
+	for _, wp := range plan.Workloads {
+		if wp.inProgress {
+			plan.RolloutsInProgress++
+		}
+	}
+	free := plan.MaxConcurrentRollouts - plan.RolloutsInProgress
+	for i := range plan.Workloads {
+		wp := &plan.Workloads[i]
+		if wp.inProgress || (wp.Action != ActionRolloutRestart && wp.Action != ActionEvict) {
+			continue
+		}
+		if free > 0 {
+			free--
+			continue
+		}
+		wp.Action = ActionPending
+		wp.Why = fmt.Sprintf("%s; waiting for a free rollout slot (%d of %d in use)",
+			staleSummaryOf(wp), plan.MaxConcurrentRollouts, plan.MaxConcurrentRollouts)
+	}
+}
+
+// staleSummary is "2 stale pods (1.27.3, expected 1.30.2; regular, expected native)".
+func staleSummary(e *entry) string {
+	return stalePhrase(e.stale, sortedStrings(e.reasons))
+}
+
+func staleSummaryOf(wp *WorkloadPlan) string { return stalePhrase(wp.StalePods, wp.Reasons) }
+
+func stalePhrase(n int, reasons []string) string {
+	pods := "pods"
+	if n == 1 {
+		pods = "pod"
+	}
+	return fmt.Sprintf("%d stale %s (%s)", n, pods, strings.Join(reasons, "; "))
+}
+
+func ownerKeyLess(a, b ownerKey) bool {
+	if a.Namespace != b.Namespace {
+		return a.Namespace < b.Namespace
+	}
+	if a.Kind != b.Kind {
+		return a.Kind < b.Kind
+	}
+	return a.Name < b.Name
+}
+
+func workloadLess(a, b WorkloadRef) bool {
+	if a.Namespace != b.Namespace {
+		return a.Namespace < b.Namespace
+	}
+	if a.Kind != b.Kind {
+		return a.Kind < b.Kind
+	}
+	return a.Name < b.Name
+}

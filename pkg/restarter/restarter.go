@@ -1,0 +1,189 @@
+package restarter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/istio-module/operator/pkg/sidecarmode"
+)
+
+const (
+	// RestartAnnotation marks a restart by this operator. Its value is the
+	// target it restarted for, Decision.Target(), e.g. "1.30.2/native".
+	//
+	// It is set on the pod template of every workload the restarter restarts
+	// (so the pods created afterwards carry it too, which is how they are told
+	// from the pods the restart replaces) and, for workloads whose pods are
+	// evicted, on the workload's own metadata as well.
+	RestartAnnotation = "istio-module.kyma-project.io/restarted-for"
+
+	// OptOutAnnotation with the value OptOutDisabled on a workload (the
+	// Deployment, StatefulSet, ... itself, or a bare Pod) or on a namespace
+	// keeps the restarter away: such workloads are reported, never touched.
+	OptOutAnnotation = "istio-module.kyma-project.io/restart"
+	// OptOutDisabled is the value of OptOutAnnotation that opts out.
+	OptOutDisabled = "disabled"
+)
+
+// Defaults of Options.
+const (
+	DefaultPageSize              int64 = 500
+	DefaultMaxConcurrentRollouts       = 5
+	DefaultControlPlaneNamespace       = "istio-system"
+)
+
+// maxListRestarts bounds how often one scan restarts its listing after the
+// API server expired its continue token.
+const maxListRestarts = 5
+
+// Options tune a Restarter. The zero value means the defaults.
+type Options struct {
+	// PageSize is how many pods one List request returns; default 500.
+	PageSize int64
+	// MaxConcurrentRollouts is how many workloads may be rolling out (or
+	// having their pods evicted) for the target at the same time; default 5.
+	MaxConcurrentRollouts int
+	// ControlPlaneNamespace is skipped by the scan; default "istio-system".
+	ControlPlaneNamespace string
+	// DryRun makes Run plan without acting: no writes, no events.
+	DryRun bool
+}
+
+func (o Options) withDefaults() Options {
+	if o.PageSize <= 0 {
+		o.PageSize = DefaultPageSize
+	}
+	if o.MaxConcurrentRollouts <= 0 {
+		o.MaxConcurrentRollouts = DefaultMaxConcurrentRollouts
+	}
+	if o.ControlPlaneNamespace == "" {
+		o.ControlPlaneNamespace = DefaultControlPlaneNamespace
+	}
+	return o
+}
+
+// Restarter finds pods whose istio-proxy does not match a Decision and
+// replaces them by restarting their workloads, once per workload and target.
+//
+// A Restarter is meant to live as long as the manager: it remembers which
+// rollouts it started (so the pacing limit also counts rollouts that no
+// longer show a stale pod) and which workloads it already reported by an
+// Event. Everything else it needs is read from the cluster on every Run, so a
+// new Restarter (after a restart of the operator) continues where the old
+// one stopped without restarting any workload twice. Run and Plan are safe
+// for concurrent use; they are serialised.
+type Restarter struct {
+	c        client.Client
+	recorder events.EventRecorder
+	opts     Options
+
+	mu sync.Mutex
+	// target is the Decision.Target() that inFlight and reported belong to.
+	target string
+	// inFlight are the workloads this Restarter restarted for target whose
+	// rollout it has not yet seen settle.
+	inFlight map[WorkloadRef]struct{}
+	// restarted are the workloads this Restarter restarted for target; a
+	// workload in it is never restarted again for target, even when its
+	// template lost the marker.
+	restarted map[WorkloadRef]struct{}
+	// reported are "<action>/<workload>" keys already sent as a warning
+	// Event for target, so a workload that needs manual action gets one
+	// Event per target, not one per reconcile.
+	reported map[string]struct{}
+}
+
+// New returns a Restarter.
+//
+// c must read pods from the API server, not from an informer cache (a
+// client made with client.New, not the manager's client): the scan pages
+// through all pods of the cluster, and caching them is exactly the memory
+// this package avoids. c also writes: pod-template patches and evictions.
+//
+// recorder is the events.k8s.io recorder that controller-runtime v0.25's
+// manager returns from GetEventRecorder(name) (its recorder.EventRecorder
+// embeds events.EventRecorder); nil means no Events.
+func New(c client.Client, recorder events.EventRecorder, opts Options) *Restarter {
+	return &Restarter{
+		c:         c,
+		recorder:  recorder,
+		opts:      opts.withDefaults(),
+		inFlight:  map[WorkloadRef]struct{}{},
+		restarted: map[WorkloadRef]struct{}{},
+		reported:  map[string]struct{}{},
+	}
+}
+
+// Run scans the cluster's pods, plans per workload and, unless
+// Options.DryRun, acts: it rolls out or evicts what is stale, within the
+// pacing limit, and emits Events. The Summary is valid even when an error is
+// returned (it then describes what was planned and done before the error).
+//
+// Call Run only once the control plane runs the target version (see
+// install.Installer.ControlPlaneReady): the injector must already inject
+// what d expects, or the restarted pods come back stale and the workloads are
+// reported as not converging.
+func (r *Restarter) Run(ctx context.Context, d sidecarmode.Decision) (Summary, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	log := ctrl.LoggerFrom(ctx)
+
+	plan, planErr := r.plan(ctx, d)
+	if plan == nil {
+		return Summary{}, planErr
+	}
+	observeScan(plan)
+	if r.opts.DryRun {
+		return summarize(plan, nil), planErr
+	}
+	outcomes, actErr := r.act(ctx, plan)
+	s := summarize(plan, outcomes)
+	if s.StalePods > 0 || s.InProgress {
+		log.Info("Checked istio-proxy of all pods", "target", plan.Target,
+			"podsScanned", s.PodsScanned, "stalePods", s.StalePods,
+			"restarted", s.Restarted.Count, "pending", s.Pending.Count,
+			"manualRestart", s.ManualRestart.Count, "notConverging", s.NotConverging.Count,
+			"optedOut", s.OptedOut.Count)
+	} else {
+		log.V(4).Info("No stale istio-proxy found", "target", plan.Target, "podsScanned", s.PodsScanned)
+	}
+	if actErr != nil {
+		actErr = fmt.Errorf("restart workloads for %s: %w", plan.Target, actErr)
+	}
+	return s, errors.Join(planErr, actErr)
+}
+
+// Plan scans and plans without acting. The plan is what Run would do now;
+// it is the API of dry runs and of reports such as a CLI's status command.
+// When some owners or namespaces could not be read, Plan returns the plan
+// (those workloads Pending) and the error; when the scan failed, no plan.
+func (r *Restarter) Plan(ctx context.Context, d sidecarmode.Decision) (*Plan, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.plan(ctx, d)
+}
+
+func (r *Restarter) plan(ctx context.Context, d sidecarmode.Decision) (*Plan, error) {
+	if d.IstioVersion == "" || d.DefaultType == "" {
+		return nil, errors.New("plan proxy restarts: the decision has no Istio version or container type")
+	}
+	target := d.Target()
+	if target != r.target {
+		// A new target: rollouts and reports of the old one are history.
+		r.target = target
+		r.inFlight = map[WorkloadRef]struct{}{}
+		r.restarted = map[WorkloadRef]struct{}{}
+		r.reported = map[string]struct{}{}
+	}
+	scan, err := r.scan(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	return r.buildPlan(ctx, d, scan)
+}

@@ -1,0 +1,273 @@
+package restarter
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/istio-module/operator/pkg/sidecarmode"
+)
+
+// ownerKey names what directly controls a pod: its controller owner
+// reference, or the pod itself when it has none.
+type ownerKey struct {
+	APIVersion, Kind, Namespace, Name string
+	UID                               types.UID
+}
+
+func (k ownerKey) gk() schema.GroupKind {
+	gv, _ := schema.ParseGroupVersion(k.APIVersion)
+	return schema.GroupKind{Group: gv.Group, Kind: k.Kind}
+}
+
+// podRef names one pod, with its UID as an eviction precondition.
+type podRef struct {
+	Name string
+	UID  types.UID
+}
+
+// group is what the scan keeps about the pods of one direct owner. It holds
+// counters and small sets, never pods, so the scan's memory grows with the
+// number of workloads, not with the number of pods.
+type group struct {
+	owner ownerKey
+	// optedOut: a bare pod carrying the opt-out annotation.
+	optedOut bool
+
+	// stale counts Running pods whose proxy does not match the decision.
+	stale int
+	// staleAfterRestart counts those of them created from a pod template
+	// already marked for the target: the restart did not help them.
+	staleAfterRestart int
+	reasons           set[string]
+	layouts           set[sidecarmode.Layout]
+	versions          set[string]
+	// evict is one stale pod created before the restart, the first by name:
+	// the next pod to evict for workloads whose pods are evicted one at a time.
+	evict *podRef
+	// watch is set when a pod of the owner shows a replacement under way (a
+	// pod marked for the target that is not yet Running and Ready, or a
+	// terminating stale pod), so the plan looks at its workload's rollout
+	// even if no stale pod is left.
+	watch bool
+}
+
+// scanResult is the outcome of one pass over all pods.
+type scanResult struct {
+	// listed counts every pod listed, in all namespaces.
+	listed int
+	// scanned counts the Running pods with a proxy that were checked.
+	scanned int
+	stale   int
+	// staleByReason counts stale pods per reason kind (a pod with two
+	// reasons counts under both).
+	staleByReason map[sidecarmode.ReasonKind]int
+	groups        map[ownerKey]*group
+	// listRestarts counts listings restarted after an expired continue token.
+	listRestarts int
+}
+
+func newScanResult() *scanResult {
+	return &scanResult{
+		staleByReason: map[sidecarmode.ReasonKind]int{},
+		groups:        map[ownerKey]*group{},
+	}
+}
+
+// scan pages through all pods uncached, PageSize at a time, and aggregates
+// them per direct owner. When the API server expires the continue token
+// (410 Gone: the snapshot the pages come from was compacted away), the
+// listing starts over from scratch with an empty aggregation, so nothing is
+// counted twice; it gives up after maxListRestarts such restarts.
+func (r *Restarter) scan(ctx context.Context, d sidecarmode.Decision) (*scanResult, error) {
+	log := ctrl.LoggerFrom(ctx)
+	restarts := 0
+	for {
+		res := newScanResult()
+		res.listRestarts = restarts
+		err := r.listPages(ctx, func(pods []corev1.Pod) {
+			for i := range pods {
+				res.add(&pods[i], d, r.opts.ControlPlaneNamespace)
+			}
+		})
+		if err == nil {
+			return res, nil
+		}
+		if !isExpired(err) || restarts >= maxListRestarts {
+			return nil, err
+		}
+		restarts++
+		listRestartsTotal.Inc()
+		log.Info("Pod list continue token expired, listing again from the start", "restart", restarts)
+	}
+}
+
+// listPages lists all pods page by page and hands each page to fn; a page is
+// dropped before the next one is requested.
+func (r *Restarter) listPages(ctx context.Context, fn func([]corev1.Pod)) error {
+	cont := ""
+	for page := 0; ; page++ {
+		var pods corev1.PodList
+		opts := []client.ListOption{client.Limit(r.opts.PageSize)}
+		if cont != "" {
+			opts = append(opts, client.Continue(cont))
+		}
+		if err := r.c.List(ctx, &pods, opts...); err != nil {
+			return fmt.Errorf("list pods (page %d): %w", page+1, err)
+		}
+		fn(pods.Items)
+		cont = pods.Continue
+		if cont == "" {
+			return nil
+		}
+	}
+}
+
+// isExpired reports whether err says a continue token expired.
+func isExpired(err error) bool {
+	return apierrors.IsResourceExpired(err) || apierrors.IsGone(err)
+}
+
+// add classifies one pod and aggregates it.
+func (s *scanResult) add(pod *corev1.Pod, d sidecarmode.Decision, controlPlaneNamespace string) {
+	s.listed++
+	c := classify(pod, d, controlPlaneNamespace)
+	if c.skip != "" {
+		if c.watch {
+			s.group(pod).watch = true
+		}
+		return
+	}
+	s.scanned++
+	if c.watch {
+		s.group(pod).watch = true
+	}
+	if len(c.reasons) == 0 {
+		return
+	}
+	s.stale++
+	g := s.group(pod)
+	g.stale++
+	g.layouts.add(c.proxy.Layout)
+	g.versions.add(c.proxy.Version)
+	for _, reason := range c.reasons {
+		s.staleByReason[reason.Kind]++
+		g.reasons.add(reason.Message)
+	}
+	if c.marked {
+		g.staleAfterRestart++
+	} else if g.evict == nil || pod.Name < g.evict.Name {
+		g.evict = &podRef{Name: pod.Name, UID: pod.UID}
+	}
+}
+
+// group returns the aggregation for the pod's direct owner, creating it.
+func (s *scanResult) group(pod *corev1.Pod) *group {
+	key := ownerKeyOf(pod)
+	g, ok := s.groups[key]
+	if !ok {
+		g = &group{owner: key, reasons: set[string]{}, layouts: set[sidecarmode.Layout]{}, versions: set[string]{}}
+		if key.Kind == "Pod" {
+			g.optedOut = pod.Annotations[OptOutAnnotation] == OptOutDisabled
+		}
+		s.groups[key] = g
+	}
+	return g
+}
+
+// ownerKeyOf is the pod's controller, or the pod itself.
+func ownerKeyOf(pod *corev1.Pod) ownerKey {
+	if ref := metav1.GetControllerOf(pod); ref != nil {
+		return ownerKey{APIVersion: ref.APIVersion, Kind: ref.Kind, Namespace: pod.Namespace, Name: ref.Name, UID: ref.UID}
+	}
+	return ownerKey{APIVersion: "v1", Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID}
+}
+
+// Skip reasons of classify.
+const (
+	skipControlPlane = "in the control-plane namespace"
+	skipNoProxy      = "no istio-proxy"
+	skipGateway      = "gateway"
+	skipTerminating  = "terminating"
+	skipNotRunning   = "not Running"
+)
+
+// classification is what the restarter makes of one pod.
+type classification struct {
+	// skip says why the pod is not checked; "" for checked pods.
+	skip    string
+	proxy   sidecarmode.Proxy
+	reasons []sidecarmode.StaleReason
+	// marked: the pod was created from a template marked for the target.
+	marked bool
+	// watch: the pod shows a replacement of its owner's pods under way.
+	watch bool
+}
+
+// classify checks one pod against d. Only Running pods with a proxy outside
+// the control-plane namespace are checked; terminating pods, pods not (yet)
+// Running, gateways and pods without a proxy are skipped. A pod is a
+// candidate when it has an istio-proxy container of either layout or the
+// injector's status annotation.
+func classify(pod *corev1.Pod, d sidecarmode.Decision, controlPlaneNamespace string) classification {
+	if pod.Namespace == controlPlaneNamespace {
+		return classification{skip: skipControlPlane}
+	}
+	c := classification{proxy: sidecarmode.Inspect(pod.ObjectMeta, pod.Spec)}
+	if c.proxy.Layout == sidecarmode.LayoutNone && !c.proxy.Injected {
+		c.skip = skipNoProxy
+		return c
+	}
+	if c.proxy.Layout == sidecarmode.LayoutGateway {
+		c.skip = skipGateway
+		return c
+	}
+	c.marked = pod.Annotations[RestartAnnotation] == d.Target()
+	reasons := sidecarmode.StaleProxy(c.proxy, pod.Annotations, d)
+	switch {
+	case pod.DeletionTimestamp != nil:
+		c.skip = skipTerminating
+		c.watch = len(reasons) > 0 || c.marked
+		return c
+	case pod.Status.Phase != corev1.PodRunning:
+		c.skip = skipNotRunning
+		c.watch = c.marked && pod.Status.Phase == corev1.PodPending
+		return c
+	}
+	c.reasons = reasons
+	c.watch = c.marked && !podReady(pod)
+	return c
+}
+
+func podReady(pod *corev1.Pod) bool {
+	for _, cond := range pod.Status.Conditions {
+		if cond.Type == corev1.PodReady {
+			return cond.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// set is a small set of comparable values.
+type set[T comparable] map[T]struct{}
+
+func (s set[T]) add(v T) { s[v] = struct{}{} }
+
+// sortedStrings returns the members of a set of strings (or string types),
+// sorted.
+func sortedStrings[T ~string](s set[T]) []T {
+	out := make([]T, 0, len(s))
+	for v := range s {
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
