@@ -23,8 +23,8 @@ import (
 )
 
 // Istio is the configuration of the Istio service mesh installed by the
-// operator. One Istio CR per cluster is reconciled: the oldest one; any other
-// is left in state Warning.
+// operator. One Istio CR per cluster is reconciled: the oldest one; the Ready
+// condition of any other says OlderCRExists.
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
@@ -237,21 +237,16 @@ type Headers struct {
 	ToDownstream *ToDownstream `json:"toDownstream,omitempty"`
 }
 
-// HeaderName is an HTTP header name, or a prefix ("abc*") or suffix ("*abc")
-// pattern of one.
-//
-// +kubebuilder:validation:MinLength=1
-// +kubebuilder:validation:MaxLength=1024
-type HeaderName string
-
 // InCheck selects the headers sent to the authorization service.
 type InCheck struct {
 	// Include lists the client request headers sent to the authorization
 	// service, besides Host, Method, Path and Content-Length, which are
 	// always sent.
 	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=1024
 	// +optional
-	Include []HeaderName `json:"include,omitempty"`
+	Include []string `json:"include,omitempty"`
 
 	// Add holds fixed headers (name: value) added to the authorization
 	// request; they override client headers of the same name.
@@ -266,8 +261,10 @@ type ToUpstream struct {
 	// (or override those of) the request forwarded upstream when the request
 	// is allowed. Not set: the request is forwarded unchanged.
 	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=1024
 	// +optional
-	OnAllow []HeaderName `json:"onAllow,omitempty"`
+	OnAllow []string `json:"onAllow,omitempty"`
 }
 
 // ToDownstream selects the authorization response headers sent to the client.
@@ -275,14 +272,18 @@ type ToDownstream struct {
 	// OnAllow lists the authorization response headers sent to the client
 	// when the request is allowed. Not set: the response is unchanged.
 	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=1024
 	// +optional
-	OnAllow []HeaderName `json:"onAllow,omitempty"`
+	OnAllow []string `json:"onAllow,omitempty"`
 
 	// OnDeny lists the authorization response headers sent to the client
 	// when the request is denied. Not set: all of them but Authority (Host).
 	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=1024
 	// +optional
-	OnDeny []HeaderName `json:"onDeny,omitempty"`
+	OnDeny []string `json:"onDeny,omitempty"`
 }
 
 // Telemetry configures the telemetry of the mesh.
@@ -471,7 +472,7 @@ type ResourceClaims struct {
 	// CPU is an amount of CPU, as a Kubernetes quantity such as "100m" or "1".
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=64
-	// +kubebuilder:validation:XValidation:rule="isQuantity(self) && quantity(self).sign() >= 0",message="cpu must be a non-negative quantity such as '100m' or '1'"
+	// +kubebuilder:validation:XValidation:rule="isQuantity(self) && !quantity(self).isLessThan(quantity('0'))",message="cpu must be a non-negative quantity such as '100m' or '1'"
 	// +optional
 	CPU *string `json:"cpu,omitempty"`
 
@@ -479,7 +480,7 @@ type ResourceClaims struct {
 	// "128Mi" or "1Gi".
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=64
-	// +kubebuilder:validation:XValidation:rule="isQuantity(self) && quantity(self).sign() >= 0",message="memory must be a non-negative quantity such as '128Mi' or '1Gi'"
+	// +kubebuilder:validation:XValidation:rule="isQuantity(self) && !quantity(self).isLessThan(quantity('0'))",message="memory must be a non-negative quantity such as '128Mi' or '1Gi'"
 	// +optional
 	Memory *string `json:"memory,omitempty"`
 }

@@ -280,7 +280,7 @@ func (in *InCheck) DeepCopyInto(out *InCheck) {
 	*out = *in
 	if in.Include != nil {
 		in, out := &in.Include, &out.Include
-		*out = make([]HeaderName, len(*in))
+		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
 	if in.Add != nil {
@@ -704,12 +704,12 @@ func (in *ToDownstream) DeepCopyInto(out *ToDownstream) {
 	*out = *in
 	if in.OnAllow != nil {
 		in, out := &in.OnAllow, &out.OnAllow
-		*out = make([]HeaderName, len(*in))
+		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
 	if in.OnDeny != nil {
 		in, out := &in.OnDeny, &out.OnDeny
-		*out = make([]HeaderName, len(*in))
+		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
 }
@@ -729,7 +729,7 @@ func (in *ToUpstream) DeepCopyInto(out *ToUpstream) {
 	*out = *in
 	if in.OnAllow != nil {
 		in, out := &in.OnAllow, &out.OnAllow
-		*out = make([]HeaderName, len(*in))
+		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
 }

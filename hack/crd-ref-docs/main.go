@@ -82,10 +82,10 @@ const intro = "# Istio custom resource\n" +
 	"did in the resource's status. Its fields and their JSON names are those of the Kyma Istio\n" +
 	"module, so manifests written for that module apply unchanged.\n" +
 	"\n" +
-	"One Istio CR per cluster is reconciled: the oldest one. Any other Istio CR is left in state\n" +
-	"`Warning` with the reason `OlderCRExists`. Every field is optional; an empty spec installs\n" +
-	"Istio with the module's defaults. Invalid values are refused when the CR is applied, with a\n" +
-	"message naming the field.\n" +
+	"One Istio CR per cluster is reconciled: the oldest one. Any other Istio CR is not acted on,\n" +
+	"and its `Ready` condition has the reason `OlderCRExists`. Every field is optional; an empty\n" +
+	"spec installs Istio with the module's defaults. Invalid values are refused when the CR is\n" +
+	"applied, with a message naming the field.\n" +
 	"\n" +
 	"```yaml\n" +
 	"apiVersion: operator.kyma-project.io/v1alpha2\n" +
