@@ -99,20 +99,23 @@ func expectProxies(ctx context.Context, app string, layout sidecarmode.Layout, v
 	}).WithTimeout(timeout).Should(Succeed())
 }
 
-// replicaSets counts a Deployment's ReplicaSets: one per rollout.
-func replicaSets(ctx context.Context, app string) int {
+// generation of a workload: each pod-template change, and so each rollout
+// the operator starts, adds one. (Counting ReplicaSets would not do: a
+// template changed back to an earlier one reuses its old ReplicaSet.)
+func generation(ctx context.Context, obj client.Object) int64 {
 	GinkgoHelper()
-	var list appsv1.ReplicaSetList
-	Expect(env.Client.List(ctx, &list, client.InNamespace(appNamespace), client.MatchingLabels{"app": app})).To(Succeed())
-	return len(list.Items)
+	Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj)).To(Succeed())
+	return obj.GetGeneration()
 }
 
-// revisions counts a StatefulSet's revisions: one per rollout.
-func revisions(ctx context.Context, app string) int {
+// generations of the three restartable demo workloads: plain, pinned, db.
+func generations(ctx context.Context) []int64 {
 	GinkgoHelper()
-	var list appsv1.ControllerRevisionList
-	Expect(env.Client.List(ctx, &list, client.InNamespace(appNamespace), client.MatchingLabels{"app": app})).To(Succeed())
-	return len(list.Items)
+	return []int64{
+		generation(ctx, newDeployment("plain", nil)),
+		generation(ctx, newDeployment("pinned", nil)),
+		generation(ctx, newStatefulSet("db")),
+	}
 }
 
 func getIstio(ctx context.Context, g Gomega) *v1alpha2.Istio {
@@ -218,10 +221,8 @@ var _ = Describe("Istio operator", Ordered, func() {
 		Expect(istio.Status.Description).To(And(ContainSubstring("batch"), ContainSubstring("lonely")))
 		Expect(finalizers(istio)).To(ContainElement("operator.kyma-project.io/istio-manager"))
 
-		// Rolled exactly once: one new ReplicaSet or revision each.
-		Consistently(func() []int {
-			return []int{replicaSets(ctx, "plain"), replicaSets(ctx, "pinned"), revisions(ctx, "db")}
-		}).WithTimeout(3 * time.Second).Should(Equal([]int{2, 2, 2}))
+		// Rolled exactly once: one pod-template change each.
+		Consistently(func() []int64 { return generations(ctx) }).WithTimeout(3 * time.Second).Should(Equal([]int64{2, 2, 2}))
 
 		Expect(env.Client.Delete(ctx, newJob("batch"), client.PropagationPolicy(metav1.DeletePropagationBackground))).To(Succeed())
 		Expect(env.Client.Delete(ctx, newPod("lonely"))).To(Succeed())
@@ -336,7 +337,7 @@ var _ = Describe("Istio operator", Ordered, func() {
 		expectProxies(ctx, "pinned", sidecarmode.LayoutRegular, "1.27.3")
 		expectProxies(ctx, "db", sidecarmode.LayoutNative, "1.27.3")
 		expectState(ctx, v1alpha2.StateReady)
-		plain, pinned, db := replicaSets(ctx, "plain"), replicaSets(ctx, "pinned"), revisions(ctx, "db")
+		before := generations(ctx)
 
 		setCompatibilityMode(ctx, true)
 		Eventually(func(g Gomega) {
@@ -346,9 +347,8 @@ var _ = Describe("Istio operator", Ordered, func() {
 		expectProxies(ctx, "db", sidecarmode.LayoutRegular, "1.27.3")
 		istio := expectState(ctx, v1alpha2.StateReady)
 		Expect(istio.Status.SidecarType).To(Equal("regular"))
-		Consistently(func() []int {
-			return []int{replicaSets(ctx, "plain"), replicaSets(ctx, "pinned"), revisions(ctx, "db")}
-		}).WithTimeout(3 * time.Second).Should(Equal([]int{plain + 1, pinned, db + 1}))
+		Consistently(func() []int64 { return generations(ctx) }).WithTimeout(3 * time.Second).
+			Should(Equal([]int64{before[0] + 1, before[1], before[2] + 1}))
 
 		setCompatibilityMode(ctx, false)
 		Eventually(func(g Gomega) {
@@ -357,13 +357,12 @@ var _ = Describe("Istio operator", Ordered, func() {
 		expectProxies(ctx, "plain", sidecarmode.LayoutNative, "1.27.3")
 		expectProxies(ctx, "db", sidecarmode.LayoutNative, "1.27.3")
 		expectState(ctx, v1alpha2.StateReady)
-		Consistently(func() []int {
-			return []int{replicaSets(ctx, "plain"), replicaSets(ctx, "pinned"), revisions(ctx, "db")}
-		}).WithTimeout(3 * time.Second).Should(Equal([]int{plain + 2, pinned, db + 2}))
+		Consistently(func() []int64 { return generations(ctx) }).WithTimeout(3 * time.Second).
+			Should(Equal([]int64{before[0] + 2, before[1], before[2] + 2}))
 	})
 
 	It("upgrades Istio 1.27 to 1.28 and restarts every proxy once, after the control plane runs 1.28", func(ctx context.Context) {
-		plain, pinned, db := replicaSets(ctx, "plain"), replicaSets(ctx, "pinned"), revisions(ctx, "db")
+		before := generations(ctx)
 		mgr.stop()
 		mgr = startManager("1.23.0")
 		expectProxies(ctx, "plain", sidecarmode.LayoutNative, "1.28.2")
@@ -371,9 +370,8 @@ var _ = Describe("Istio operator", Ordered, func() {
 		expectProxies(ctx, "db", sidecarmode.LayoutNative, "1.28.2")
 		istio := expectState(ctx, v1alpha2.StateReady)
 		Expect(istio.Status.IstioVersion).To(Equal("1.28.2"))
-		Consistently(func() []int {
-			return []int{replicaSets(ctx, "plain"), replicaSets(ctx, "pinned"), revisions(ctx, "db")}
-		}).WithTimeout(3 * time.Second).Should(Equal([]int{plain + 1, pinned + 1, db + 1}))
+		Consistently(func() []int64 { return generations(ctx) }).WithTimeout(3 * time.Second).
+			Should(Equal([]int64{before[0] + 1, before[1] + 1, before[2] + 1}))
 	})
 
 	It("refuses a jump of two Istio minors and leaves the installed Istio untouched", func(ctx context.Context) {
