@@ -59,6 +59,7 @@ type options struct {
 	nodes          int
 	kubeletVersion string
 	crdPaths       []string
+	dir            string // see WithDir; "" means a temporary directory
 }
 
 // Option tunes a start.
@@ -106,7 +107,12 @@ func start(cluster bool, opts []Option) (env *Env, err error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "testenv-")
+	dir := o.dir
+	if dir == "" {
+		dir, err = os.MkdirTemp("", "testenv-")
+	} else {
+		err = os.MkdirAll(dir, 0o755)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +140,7 @@ func start(cluster bool, opts []Option) (env *Env, err error) {
 		// Istio-injected pods mount a projected token that needs the account.
 		te.ControlPlane.GetAPIServer().Configure().Set("disable-admission-plugins", "")
 	}
-	env = &Env{Scheme: scheme, Assets: assets, Dir: dir, envtest: te}
+	env = &Env{Scheme: scheme, Assets: assets, Dir: dir, envtest: te, keepDir: o.dir != ""}
 	defer func() {
 		if err != nil {
 			_ = env.Stop()
