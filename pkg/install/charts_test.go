@@ -2,19 +2,30 @@ package install
 
 import (
 	"testing"
+
+	. "github.com/onsi/gomega"
+	"k8s.io/utils/ptr"
+
+	"github.com/istio-module/operator/api/v1alpha2"
+	"github.com/istio-module/operator/pkg/sidecarmode"
 )
 
-func TestRenderIstiodChart(t *testing.T) {
-	objs, err := renderChart(chartIstiod, "istiod", "istio-system", "v1.37.2", map[string]any{
-		"global": map[string]any{"hub": "docker.io/istio", "tag": "1.30.2", "istioNamespace": "istio-system"},
-		"pilot":  map[string]any{"env": map[string]any{"ENABLE_NATIVE_SIDECARS": "true"}},
-		"istiodRemote": map[string]any{"injectionURL": "https://127.0.0.1:1234/inject"},
-		"base":   map[string]any{"validationURL": "https://127.0.0.1:1234/validate"},
-	})
-	if err != nil {
-		t.Fatal(err)
+// Pruning and uninstall only find kinds they list: every kind the charts can
+// render (every optional part on) must be among them.
+func TestEveryRenderedKindIsPrunable(t *testing.T) {
+	g := NewWithT(t)
+	d, err := sidecarmode.Decide(sidecarmode.ModuleVersion, true, sidecarmode.ClusterFacts{})
+	g.Expect(err).NotTo(HaveOccurred())
+	spec := v1alpha2.IstioSpec{Components: &v1alpha2.Components{EgressGateway: &v1alpha2.EgressGateway{Enabled: ptr.To(true)}}}
+	objs, err := renderAll(spec, d, Options{KubeVersion: "v1.37.2", IstiodRemoteURL: "https://127.0.0.1:15017"})
+	g.Expect(err).NotTo(HaveOccurred())
+
+	prunable := map[string]bool{}
+	for _, gvk := range prunableKinds {
+		prunable[gvk.Group+"/"+gvk.Kind] = true
 	}
-	for _, o := range objs {
-		t.Log(o.GetKind(), o.GetNamespace(), o.GetName())
+	for _, obj := range objs {
+		gvk := obj.GroupVersionKind()
+		g.Expect(prunable).To(HaveKey(gvk.Group+"/"+gvk.Kind), "%s %s is rendered but never pruned", gvk, obj.GetName())
 	}
 }

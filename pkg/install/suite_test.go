@@ -19,9 +19,9 @@ func TestInstall(t *testing.T) {
 }
 
 var (
-	env       *testenv.Env
-	istiod    *testenv.Istiod
-	installer *install.Installer
+	env        *testenv.Env
+	istiod     *testenv.Istiod
+	installer  *install.Installer
 	stopIstiod context.CancelFunc
 )
 
