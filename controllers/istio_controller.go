@@ -120,7 +120,8 @@ func (r *IstioReconciler) reconcile(ctx context.Context, istio *v1alpha2.Istio) 
 		if istio.DeletionTimestamp != nil && controllerutil.RemoveFinalizer(istio, Finalizer) {
 			return ctrl.Result{}, r.Client.Update(ctx, istio)
 		}
-		return ctrl.Result{}, nil
+		// Nothing enqueues this CR when the one in charge goes away: look again.
+		return ctrl.Result{RequeueAfter: r.WarningRequeue}, nil
 	}
 
 	if istio.DeletionTimestamp != nil {
@@ -205,8 +206,11 @@ func (r *IstioReconciler) restartOutcome(istio *v1alpha2.Istio, d sidecarmode.De
 		return ctrl.Result{RequeueAfter: r.WarningRequeue}
 	default:
 		istio.SetCondition(v1alpha2.ReasonRestartSucceeded, "")
-		r.setState(istio, v1alpha2.StateReady, v1alpha2.ReasonReconcileSucceeded,
-			fmt.Sprintf("Istio %s is installed and every workload runs a %s istio-proxy of that version unless annotated otherwise", d.IstioVersion, d.DefaultType))
+		msg := fmt.Sprintf("Istio %s is installed and every workload runs a %s istio-proxy of that version unless annotated otherwise", d.IstioVersion, d.DefaultType)
+		if s.OptedOut.Count > 0 {
+			msg += fmt.Sprintf("; %d workload(s) opted out of restarts keep a stale istio-proxy: %s", s.OptedOut.Count, joinCategory(s.OptedOut))
+		}
+		r.setState(istio, v1alpha2.StateReady, v1alpha2.ReasonReconcileSucceeded, msg)
 	}
 	return ctrl.Result{RequeueAfter: r.ResyncPeriod}
 }
