@@ -55,6 +55,13 @@ test-cluster: ## Build the test cluster's binaries (kube-apiserver, etcd, contro
 test: test-cluster ## Run the unit and envtest suites against the real test cluster binaries.
 	KUBEBUILDER_ASSETS="$$(hack/test-cluster.sh)" go test $(TEST_PKGS) -count=1 -timeout 40m $(TEST_ARGS)
 
+# ARGS go to the program: `make run-local ARGS=--once` exits 0 once the demo
+# converged (non-zero if not within --timeout, default 10m); without --once it
+# runs until Ctrl-C and then stops every process it started. State: bin/local/.
+.PHONY: run-local
+run-local: test-cluster ## Run the operator on an embedded cluster with the real istiod and a demo (ARGS=--once to exit after convergence).
+	KUBEBUILDER_ASSETS="$$(hack/test-cluster.sh)" go run -ldflags "$(LDFLAGS)" ./cmd/run-local $(ARGS)
+
 ##@ Build
 
 .PHONY: build

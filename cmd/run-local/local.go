@@ -1,0 +1,290 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/istio-module/operator/controllers"
+	"github.com/istio-module/operator/internal/testenv"
+	"github.com/istio-module/operator/pkg/install"
+	"github.com/istio-module/operator/pkg/sidecarmode"
+)
+
+// errInterrupted: SIGINT or SIGTERM arrived.
+var errInterrupted = errors.New("interrupted")
+
+// runLocal runs the whole demo. Whatever happens, every process it started
+// is stopped before it returns: the deferred stops run in reverse order of
+// the starts (operator, istiod, then the cluster).
+func runLocal(ctx context.Context, o options, p *printer) (err error) {
+	finished := make(chan struct{})
+	defer close(finished)
+	go func() {
+		select {
+		case <-ctx.Done():
+			p.Printf("Interrupted: stopping everything this run started")
+		case <-finished:
+		}
+	}()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		return fmt.Errorf("%w (run it from the repository, e.g. with `make run-local`)", err)
+	}
+	stateDir, err := filepath.Abs(o.stateDir)
+	if err != nil {
+		return err
+	}
+	unlock, err := lockStateDir(stateDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	clusterDir := filepath.Join(stateDir, "cluster")
+	kubeconfig := filepath.Join(stateDir, "kubeconfig")
+	operatorLog := filepath.Join(stateDir, "operator.log")
+	for _, stale := range []string{clusterDir, kubeconfig} {
+		if err := os.RemoveAll(stale); err != nil {
+			return fmt.Errorf("remove the previous run's state: %w", err)
+		}
+	}
+	logFile, err := os.Create(operatorLog)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	logger := zap.New(zap.WriteTo(logFile))
+	ctrl.SetLogger(logger)
+	klog.SetLogger(logger)
+
+	if err := ensureAssets(ctx, root, p); err != nil {
+		return err
+	}
+	// The time limit counts from here: building the binaries once may take
+	// far longer and is not the demo's fault.
+	deadline := time.Now().Add(o.timeout)
+	setupCtx, cancelSetup := context.WithDeadline(ctx, deadline)
+	defer cancelSetup()
+	interrupted := func(err error) error {
+		if ctx.Err() != nil {
+			return errInterrupted
+		}
+		if setupCtx.Err() != nil {
+			return fmt.Errorf("the demo did not converge within --timeout %s: %w", o.timeout, err)
+		}
+		return err
+	}
+
+	p.Printf("Starting the cluster: kube-apiserver, etcd, kube-controller-manager, kube-scheduler, kwok with %d fake nodes", o.nodes)
+	started := time.Now()
+	env, err := testenv.StartCluster(testenv.WithNodes(o.nodes), testenv.WithDir(clusterDir))
+	if err != nil {
+		return fmt.Errorf("start the cluster (logs in %s): %w", displayPath(clusterDir), err)
+	}
+	defer func() {
+		p.Printf("Stopping the cluster: kube-scheduler, kube-controller-manager, kwok, kube-apiserver, etcd")
+		_ = os.Remove(kubeconfig) // it points at a cluster that is going away
+		if stopErr := env.Stop(); stopErr != nil {
+			err = errors.Join(err, fmt.Errorf("stop the cluster: %w", stopErr))
+			return
+		}
+		p.Printf("Stopped every process; logs in %s, the operator's in %s", displayPath(clusterDir), displayPath(operatorLog))
+	}()
+	if ctx.Err() != nil {
+		return errInterrupted
+	}
+	kubeVersion, err := serverVersion(env.Config)
+	if err != nil {
+		return err
+	}
+	if err := copyFile(env.Kubeconfig, kubeconfig); err != nil {
+		return fmt.Errorf("write the kubeconfig: %w", err)
+	}
+	p.Printf("Cluster up in %.1fs: Kubernetes %s, %d nodes with kubelet %s", time.Since(started).Seconds(), kubeVersion, o.nodes, testenv.KubeletVersion)
+	kc := displayPath(kubeconfig)
+	p.Lines(
+		"kubeconfig: "+kc,
+		"  kubectl --kubeconfig "+kc+" get istio -A",
+		"  kubectl --kubeconfig "+kc+" get pods -n "+demoNamespace,
+		"  kubectl --kubeconfig "+kc+" istio-proxies status    (the plugin: `make build`, then put bin/ on PATH)",
+		"logs: "+displayPath(clusterDir)+"/*.log, operator: "+displayPath(operatorLog),
+	)
+
+	istiod, stopIstiod, err := startIstiod(env)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		p.Printf("Stopping istiod")
+		stopIstiod()
+	}()
+
+	facts := sidecarmode.ClusterFacts{MinKubeletVersion: testenv.KubeletVersion}
+	previous, err := sidecarmode.Decide(previousModule, previousCompatibilityMode, facts)
+	if err != nil {
+		return err
+	}
+	if err := installPrevious(setupCtx, env, istiod.URL(), kubeVersion, previous, p); err != nil {
+		return interrupted(err)
+	}
+	before, err := createDemo(setupCtx, env.Client, previous, p)
+	if err != nil {
+		return interrupted(err)
+	}
+
+	cr, err := applySamples(setupCtx, env.Client, root, p)
+	if err != nil {
+		return interrupted(err)
+	}
+
+	module := sidecarmode.ModuleVersion
+	mgrExited, stopOperator, err := startOperator(env, istiod.URL(), module)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		p.Printf("Stopping the operator")
+		if stopErr := stopOperator(); stopErr != nil {
+			err = errors.Join(err, fmt.Errorf("the operator: %w", stopErr))
+		}
+	}()
+	target, err := sidecarmode.Decide(module, cr.Spec.CompatibilityMode, facts)
+	if err != nil {
+		return err
+	}
+	p.Printf("Operator started in this process: module %s installs Istio %s with %s sidecars by default (its log: %s)",
+		module, target.IstioVersion, target.DefaultType, displayPath(operatorLog))
+
+	w := &watcher{
+		c:         env.Client,
+		installer: install.New(env.Client, install.Options{KubeVersion: kubeVersion, IstiodRemoteURL: istiod.URL()}),
+		cr:        client.ObjectKeyFromObject(cr),
+		module:    module,
+		before:    before,
+		p:         p,
+		started:   time.Now(),
+	}
+	err = w.run(ctx, o.once, deadline, mgrExited)
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return errInterrupted
+	}
+	return err
+}
+
+// startIstiod runs the real istiod as a local process that follows the
+// istio-system/istiod Deployment as a kubelet would: it starts when an
+// install creates the Deployment and restarts when an upgrade changes it.
+// stop ends it and waits.
+func startIstiod(env *testenv.Env) (istiod *testenv.Istiod, stop func(), err error) {
+	istiod, err = env.NewIstiod()
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		istiod.Run(ctx)
+	}()
+	return istiod, func() { cancel(); <-done }, nil
+}
+
+// startOperator runs the operator's manager in this process, as the given
+// module release, with requeue times short enough to watch. exited closes
+// when the manager stops; stop stops it and returns its error.
+func startOperator(env *testenv.Env, istiodURL, module string) (exited <-chan struct{}, stop func() error, err error) {
+	mgr, _, err := controllers.NewManager(rest.CopyConfig(env.Config), controllers.ManagerOptions{
+		MetricsAddr:          "0",
+		ProbeAddr:            "0",
+		ResyncPeriod:         time.Minute,
+		ProgressRequeue:      2 * time.Second,
+		WarningRequeue:       10 * time.Second,
+		MaxConcurrentRollout: 5,
+		PageSize:             500,
+		IstioNamespace:       testenv.IstioNamespace,
+		IstiodRemoteURL:      istiodURL,
+		ModuleVersion:        module,
+		ShutdownTimeout:      10 * time.Second,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("create the operator: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var mgrErr error
+	go func() {
+		defer close(done)
+		mgrErr = mgr.Start(ctx)
+	}()
+	return done, func() error { cancel(); <-done; return mgrErr }, nil
+}
+
+// ensureAssets makes sure KUBEBUILDER_ASSETS names the test cluster's
+// binaries, building them with hack/test-cluster.sh when it is not set.
+func ensureAssets(ctx context.Context, root string, p *printer) error {
+	if os.Getenv("KUBEBUILDER_ASSETS") != "" {
+		return nil
+	}
+	p.Printf("KUBEBUILDER_ASSETS is not set: building the cluster's binaries with hack/test-cluster.sh if missing (the first build takes 10 to 20 minutes)")
+	cmd := exec.CommandContext(ctx, filepath.Join(root, "hack", "test-cluster.sh"))
+	cmd.Dir = root
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		if ctx.Err() != nil {
+			return errInterrupted
+		}
+		return fmt.Errorf("hack/test-cluster.sh: %w", err)
+	}
+	return os.Setenv("KUBEBUILDER_ASSETS", strings.TrimSpace(string(out)))
+}
+
+// lockStateDir keeps two runs from sharing a state folder: the second would
+// delete the first one's cluster state.
+func lockStateDir(dir string) (unlock func(), err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("another run-local uses %s: stop it, or pass another --state-dir", displayPath(dir))
+	}
+	return func() { _ = f.Close() }, nil
+}
+
+func serverVersion(cfg *rest.Config) (string, error) {
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return "", err
+	}
+	v, err := dc.ServerVersion()
+	if err != nil {
+		return "", fmt.Errorf("read the API server's version: %w", err)
+	}
+	return v.GitVersion, nil
+}
+
+func copyFile(from, to string) error {
+	data, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(to, data, 0o600)
+}
