@@ -72,6 +72,11 @@ type workload struct {
 	progress string
 	// strategy describes the update strategy for messages, e.g. "OnDelete".
 	strategy string
+	// desired is how many pods the workload wants (modeEvict).
+	desired int32
+	// keeps says why a settled rollout leaves some old pods in place (a
+	// StatefulSet partition), or "".
+	keeps string
 }
 
 // owners resolves pods' direct owners to workloads, one API read per object
@@ -319,11 +324,16 @@ func describeStatefulSet(w *workload, s *appsv1.StatefulSet) {
 	w.strategy = string(s.Spec.UpdateStrategy.Type)
 	if s.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType {
 		w.mode = modeEvict
+		w.desired = replicas(s.Spec.Replicas)
 		w.settled, w.progress = statefulSetReady(s)
 		return
 	}
 	w.mode = modeRollout
 	w.settled, w.progress = statefulSetRollout(s)
+	if ru := s.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil && *ru.Partition > 0 {
+		w.keeps = fmt.Sprintf("its RollingUpdate partition %d keeps the pods below ordinal %d on the old template",
+			*ru.Partition, *ru.Partition)
+	}
 }
 
 func describeDaemonSet(w *workload, ds *appsv1.DaemonSet) {
@@ -333,6 +343,7 @@ func describeDaemonSet(w *workload, ds *appsv1.DaemonSet) {
 	w.strategy = string(ds.Spec.UpdateStrategy.Type)
 	if ds.Spec.UpdateStrategy.Type == appsv1.OnDeleteDaemonSetStrategyType {
 		w.mode = modeEvict
+		w.desired = ds.Status.DesiredNumberScheduled
 		w.settled, w.progress = daemonSetReady(ds)
 		return
 	}
@@ -346,6 +357,7 @@ func describeReplicaSet(w *workload, rs *appsv1.ReplicaSet) {
 	w.marker = rs.Spec.Template.Annotations[RestartAnnotation]
 	w.mode = modeEvict
 	w.strategy = "no owner"
+	w.desired = replicas(rs.Spec.Replicas)
 	w.settled, w.progress = replicasReady("ReplicaSet", rs.Generation, rs.Status.ObservedGeneration,
 		rs.Spec.Replicas, rs.Status.Replicas, rs.Status.ReadyReplicas)
 }
@@ -369,6 +381,7 @@ func describeReplicationController(w *workload, rc *corev1.ReplicationController
 	}
 	w.mode = modeEvict
 	w.strategy = "no owner"
+	w.desired = replicas(rc.Spec.Replicas)
 	w.settled, w.progress = replicasReady("ReplicationController", rc.Generation, rc.Status.ObservedGeneration,
 		rc.Spec.Replicas, rc.Status.Replicas, rc.Status.ReadyReplicas)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/istio-module/operator/pkg/sidecarmode"
 )
@@ -111,6 +112,13 @@ type entry struct {
 	// restartedBefore: this Restarter restarted the workload for the target
 	// earlier, whatever its template says now.
 	restartedBefore bool
+	// ready counts the workload's Running and Ready pods in the scan
+	// (modeEvict only).
+	ready int32
+	// timedOut: a restart of ours has been unsettled for longer than the
+	// rollout timeout, for waited.
+	timedOut bool
+	waited   time.Duration
 
 	stale, staleAfterRestart int
 	reasons                  set[string]
@@ -200,6 +208,26 @@ func (r *Restarter) buildPlan(ctx context.Context, d sidecarmode.Decision, scan 
 			errs = append(errs, e.nsErr)
 		}
 		_, e.restartedBefore = r.restarted[ref]
+		if e.w.mode == modeEvict {
+			e.ready = scan.readyByOwner[ownerKey{APIVersion: ref.APIVersion, Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, UID: e.w.uid}]
+		}
+		if settled, _ := progressOf(e); isOurs(e.w, target) && !settled {
+			now := r.now()
+			since, ok := r.unsettledSince[ref]
+			if !ok {
+				since = now
+				r.unsettledSince[ref] = now
+			}
+			e.waited = now.Sub(since)
+			e.timedOut = e.waited > r.opts.RolloutTimeout
+		} else {
+			delete(r.unsettledSince, ref)
+		}
+	}
+	for ref := range r.unsettledSince {
+		if _, ok := entries[ref]; !ok {
+			delete(r.unsettledSince, ref)
+		}
 	}
 
 	plan := &Plan{
@@ -242,6 +270,34 @@ func inProgress(plan *Plan, ref WorkloadRef) bool {
 	return false
 }
 
+// isOurs reports whether w carries the marker of a restart for target by this
+// operator (and is a kind the restarter restarts).
+func isOurs(w *workload, target string) bool {
+	return (w.mode == modeRollout || w.mode == modeEvict) && w.marker == target
+}
+
+// progressOf judges whether a workload's pod replacement has settled,
+// combining its status with the pods just listed, and says what it waits
+// for. Status and list are read at different moments, so either can lag:
+//
+//   - evictions: settled only when the status says all pods are up and the
+//     list holds as many Running, Ready pods as the workload wants;
+//   - rollouts: a rollout the status calls finished, with old (unmarked)
+//     stale pods still listed and nothing that explains them (a failure, a
+//     partition, or stale pods created by the restart), is still on its way:
+//     those pods were listed just before they left.
+func progressOf(e *entry) (settled bool, progress string) {
+	w := e.w
+	settled, progress = w.settled, w.progress
+	switch {
+	case w.mode == modeEvict && settled && e.ready < w.desired:
+		return false, fmt.Sprintf("%d of %d pods running and ready", e.ready, w.desired)
+	case w.mode == modeRollout && settled && !w.failed && w.keeps == "" && e.staleAfterRestart == 0 && e.stale > 0:
+		return false, "the rollout finished; its old pods are being replaced"
+	}
+	return settled, progress
+}
+
 // decide is the restarter's decision table for one workload, before pacing.
 // ok is false when the workload needs nothing.
 func decide(e *entry, target string) (wp WorkloadPlan, ok bool) {
@@ -259,16 +315,17 @@ func decide(e *entry, target string) (wp WorkloadPlan, ok bool) {
 		evict:             e.evict,
 	}
 	restartable := w.mode == modeRollout || w.mode == modeEvict
-	ours := restartable && w.marker == target
+	ours := isOurs(w, target)
+	settled, progress := progressOf(e)
 	if e.stale == 0 {
 		// Only a restart of ours that has not settled is worth a line.
-		if !ours || w.settled {
+		if !ours || settled || e.timedOut {
 			return wp, false
 		}
 		wp.Action, wp.inProgress = ActionPending, true
-		wp.Why = fmt.Sprintf("restarted for %s; waiting for the rollout: %s", target, w.progress)
+		wp.Why = fmt.Sprintf("restarted for %s; waiting for the rollout: %s", target, progress)
 		if w.mode == modeEvict {
-			wp.Why = fmt.Sprintf("restarted for %s; waiting for the recreated pods: %s", target, w.progress)
+			wp.Why = fmt.Sprintf("restarted for %s; waiting for the recreated pods: %s", target, progress)
 		}
 		return wp, true
 	}
@@ -292,28 +349,36 @@ func decide(e *entry, target string) (wp WorkloadPlan, ok bool) {
 	case w.mode == modeManual:
 		wp.Action = ActionManual
 		wp.Why = fmt.Sprintf("manual restart required: %s; it is %s", stale, w.why)
+	case ours && !settled && e.timedOut:
+		wp.Action = ActionNotConverging
+		wp.Why = fmt.Sprintf("restarted for %s, but after %s it has still not settled (%s) and %s; not restarting it again",
+			target, e.waited.Round(time.Second), progress, stale)
 	case w.mode == modeRollout && ours:
 		switch {
-		case !w.settled:
+		case !settled:
 			wp.Action, wp.inProgress = ActionPending, true
-			wp.Why = fmt.Sprintf("restarted for %s; waiting for the rollout: %s", target, w.progress)
+			wp.Why = fmt.Sprintf("restarted for %s; waiting for the rollout: %s", target, progress)
 		case w.failed:
 			wp.Action = ActionNotConverging
-			wp.Why = fmt.Sprintf("restarted for %s, but %s; %s; not restarting it again", target, w.progress, stale)
+			wp.Why = fmt.Sprintf("restarted for %s, but %s; %s; not restarting it again", target, progress, stale)
+		case e.staleAfterRestart > 0:
+			wp.Action = ActionNotConverging
+			wp.Why = fmt.Sprintf("restarted for %s and the rollout finished, but %s, %d of them created by the restart: "+
+				"the injector does not inject what the operator expects; not restarting it again", target, stale, e.staleAfterRestart)
 		default:
 			wp.Action = ActionNotConverging
-			wp.Why = fmt.Sprintf("restarted for %s and the rollout finished, but %s: the injector does not inject "+
-				"what the operator expects; not restarting it again", target, stale)
+			wp.Why = fmt.Sprintf("restarted for %s and the rollout finished, but %s: %s; not restarting it again",
+				target, stale, w.keeps)
 		}
 	case w.mode == modeEvict && ours:
 		switch {
-		case e.staleAfterRestart > 0 && w.settled:
+		case e.staleAfterRestart > 0 && settled:
 			wp.Action = ActionNotConverging
 			wp.Why = fmt.Sprintf("restarted for %s, but %d pods recreated since are still stale (%s): the injector "+
 				"does not inject what the operator expects; not evicting any more", target, e.staleAfterRestart, strings.Join(wp.Reasons, "; "))
-		case !w.settled:
+		case !settled:
 			wp.Action, wp.inProgress = ActionPending, true
-			wp.Why = fmt.Sprintf("restarted for %s; waiting for the recreated pods before the next eviction: %s", target, w.progress)
+			wp.Why = fmt.Sprintf("restarted for %s; waiting for the recreated pods before the next eviction: %s", target, progress)
 		default:
 			wp.Action, wp.inProgress = ActionEvict, true
 			wp.Why = fmt.Sprintf("restarted for %s; %d stale pods left, evicting %s next", target, e.stale, e.evict.Name)
@@ -338,9 +403,9 @@ func decide(e *entry, target string) (wp WorkloadPlan, ok bool) {
 		if w.strategy == "no owner" {
 			how = fmt.Sprintf("a %s without an owner keeps its pods on a template change", w.ref.Kind)
 		}
-		if !w.settled {
+		if !settled {
 			wp.Action = ActionPending
-			wp.Why = fmt.Sprintf("%s; %s; waiting for all its pods to be ready before evicting: %s", stale, how, w.progress)
+			wp.Why = fmt.Sprintf("%s; %s; waiting for all its pods to be ready before evicting: %s", stale, how, progress)
 			break
 		}
 		wp.Action = ActionEvict

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
@@ -29,7 +30,7 @@ func TestDecide(t *testing.T) {
 		return &workload{ref: ref, mode: modeRollout, marker: marker, settled: settled, progress: "1 of 2 replicas updated", strategy: "RollingUpdate"}
 	}
 	evictW := func(marker string, settled bool) *workload {
-		return &workload{ref: ref, mode: modeEvict, marker: marker, settled: settled, progress: "1 of 2 pods ready", strategy: "OnDelete"}
+		return &workload{ref: ref, mode: modeEvict, marker: marker, settled: settled, progress: "1 of 2 pods ready", strategy: "OnDelete", desired: 2}
 	}
 	next := &podRef{Name: "web-0", UID: "u"}
 	tests := []struct {
@@ -66,8 +67,31 @@ func TestDecide(t *testing.T) {
 		{
 			name: "stale after the restart settled", e: entry{w: rollout(target, true), stale: 2, staleAfterRestart: 2},
 			action: ActionNotConverging,
-			why: "restarted for 1.30.2/native and the rollout finished, but 2 stale pods (1.27.3, expected 1.30.2): " +
-				"the injector does not inject what the operator expects; not restarting it again",
+			why: "restarted for 1.30.2/native and the rollout finished, but 2 stale pods (1.27.3, expected 1.30.2), 2 of them " +
+				"created by the restart: the injector does not inject what the operator expects; not restarting it again",
+		},
+		{
+			// The pods were listed before the workload was read: the old ones are leaving.
+			name: "rollout finished, old pods listed a moment before", e: entry{w: rollout(target, true), stale: 2, evict: next},
+			action: ActionPending, inProgress: true,
+			why: "restarted for 1.30.2/native; waiting for the rollout: the rollout finished; its old pods are being replaced",
+		},
+		{
+			name: "restart unsettled for too long", e: entry{w: rollout(target, false), stale: 2, evict: next, timedOut: true, waited: 16 * time.Minute},
+			action: ActionNotConverging,
+			why: "restarted for 1.30.2/native, but after 16m0s it has still not settled (1 of 2 replicas updated) and " +
+				"2 stale pods (1.27.3, expected 1.30.2); not restarting it again",
+		},
+		{name: "nothing stale, restart unsettled for too long", e: entry{w: rollout(target, false), timedOut: true}, skip: true},
+		{
+			name: "evictions unsettled for too long", e: entry{w: evictW(target, true), stale: 1, evict: next, ready: 1, timedOut: true},
+			action: ActionNotConverging,
+		},
+		{
+			name:   "rollout finished, partition keeps old pods",
+			e:      entry{w: &workload{ref: ref, mode: modeRollout, marker: target, settled: true, keeps: "its RollingUpdate partition 1 keeps x"}, stale: 1, evict: next},
+			action: ActionNotConverging,
+			why:    "restarted for 1.30.2/native and the rollout finished, but 1 stale pod (1.27.3, expected 1.30.2): its RollingUpdate partition 1 keeps x; not restarting it again",
 		},
 		{
 			name:   "rollout failed",
@@ -107,25 +131,31 @@ func TestDecide(t *testing.T) {
 			action: ActionPending, why: "gone",
 		},
 		{
-			name: "evict, never restarted, ready", e: entry{w: evictW("", true), stale: 2, evict: next},
+			name: "evict, never restarted, ready", e: entry{w: evictW("", true), stale: 2, evict: next, ready: 2},
 			action: ActionEvict,
 			why: "2 stale pods (1.27.3, expected 1.30.2); its update strategy is OnDelete, so a template change replaces no pod: " +
 				"evict the stale pods one at a time, starting with web-0",
 		},
 		{
-			name: "evict, never restarted, not ready", e: entry{w: evictW("", false), stale: 2, evict: next},
+			name: "evict, never restarted, not ready", e: entry{w: evictW("", false), stale: 2, evict: next, ready: 1},
 			action: ActionPending,
 		},
 		{
-			name: "evict, restarted, ready, stale left", e: entry{w: evictW(target, true), stale: 1, evict: next},
+			name: "evict, restarted, ready, stale left", e: entry{w: evictW(target, true), stale: 1, evict: next, ready: 2},
 			action: ActionEvict, inProgress: true, why: "restarted for 1.30.2/native; 1 stale pods left, evicting web-0 next",
+		},
+		{
+			// The status lags behind the last eviction; the pod list does not.
+			name: "evict, restarted, status ready, a pod missing from the list", e: entry{w: evictW(target, true), stale: 1, evict: next, ready: 1},
+			action: ActionPending, inProgress: true,
+			why: "restarted for 1.30.2/native; waiting for the recreated pods before the next eviction: 1 of 2 pods running and ready",
 		},
 		{
 			name: "evict, restarted, replacement not ready", e: entry{w: evictW(target, false), stale: 1, evict: next},
 			action: ActionPending, inProgress: true,
 		},
 		{
-			name: "evict, restarted, replacement stale", e: entry{w: evictW(target, true), stale: 2, staleAfterRestart: 1, evict: next},
+			name: "evict, restarted, replacement stale", e: entry{w: evictW(target, true), stale: 2, staleAfterRestart: 1, evict: next, ready: 2},
 			action: ActionNotConverging,
 		},
 		{
@@ -263,6 +293,7 @@ func TestPlanResolvesOwners(t *testing.T) {
 		testPod("a", "lonely-a", "native", old, ownedBy("apps/v1", "ReplicaSet", "lonely")),
 		testPod("a", "argo-1-a", "native", old, ownedBy("apps/v1", "ReplicaSet", "argo-1")),
 		testPod("a", "db-0", "regular", "1.30.2", ownedBy("apps/v1", "StatefulSet", "db")),
+		testPod("a", "db-1", "native", "1.30.2", ownedBy("apps/v1", "StatefulSet", "db")),
 		testPod("a", "nightly-1-a", "native", old, ownedBy("batch/v1", "Job", "nightly-1")),
 		testPod("a", "once-a", "native", old, ownedBy("batch/v1", "Job", "once")),
 		testPod("a", "gone-1-a", "native", old, ownedBy("apps/v1", "ReplicaSet", "gone-1")),
@@ -281,8 +312,8 @@ func TestPlanResolvesOwners(t *testing.T) {
 	plan, err := r.Plan(context.Background(), d)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(plan.Target).To(Equal("1.30.2/native"))
-	g.Expect(plan.PodsListed).To(Equal(13))
-	g.Expect(plan.PodsScanned).To(Equal(13))
+	g.Expect(plan.PodsListed).To(Equal(14))
+	g.Expect(plan.PodsScanned).To(Equal(14))
 	g.Expect(plan.StalePods).To(Equal(12))
 
 	got := map[string]WorkloadPlan{}
@@ -329,4 +360,52 @@ func TestPlanResolvesOwners(t *testing.T) {
 	g.Expect(s.Pending.Names).To(Equal([]string{"ReplicaSet a/gone-1"}))
 	g.Expect(s.OptedOut.Names).To(Equal([]string{"Pod quiet/bare"}))
 	g.Expect(s.InProgress).To(BeTrue())
+}
+
+// TestStuckRolloutReleasesItsSlot shows the rollout timeout: a restart that
+// does not settle holds its slot, until the timeout turns it into a report.
+func TestStuckRolloutReleasesItsSlot(t *testing.T) {
+	g := NewWithT(t)
+	d := decision(t, "1.30.0", false)
+	sel := &metav1.LabelSelector{MatchLabels: map[string]string{"x": "y"}}
+	deploy := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "web", UID: "a/web", Generation: 2},
+		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](1), Selector: sel, Template: corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{RestartAnnotation: d.Target()}},
+		}},
+		// The new pod never becomes available.
+		Status: appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 2, UpdatedReplicas: 1, AvailableReplicas: 1},
+	}
+	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "web-1", UID: "a/web-1", OwnerReferences: []metav1.OwnerReference{{
+		APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "a/web", Controller: ptr.To(true),
+	}}}, Spec: appsv1.ReplicaSetSpec{Selector: sel}}
+	objs := []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "a"}}, deploy, rs,
+		testPod("a", "web-1-a", "native", "1.27.3", ownedBy("apps/v1", "ReplicaSet", "web-1")),
+	}
+	scheme := runtime.NewScheme()
+	g.Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).Build()
+
+	now := time.Date(2026, 11, 28, 3, 0, 0, 0, time.UTC)
+	r := New(c, nil, Options{RolloutTimeout: 10 * time.Minute})
+	r.now = func() time.Time { return now }
+
+	plan, err := r.Plan(context.Background(), d)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(plan.Workloads).To(HaveLen(1))
+	g.Expect(plan.Workloads[0].Action).To(Equal(ActionPending))
+	g.Expect(plan.RolloutsInProgress).To(Equal(1))
+
+	now = now.Add(10 * time.Minute)
+	plan, err = r.Plan(context.Background(), d)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(plan.Workloads[0].Action).To(Equal(ActionPending))
+
+	now = now.Add(time.Second)
+	plan, err = r.Plan(context.Background(), d)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(plan.Workloads[0].Action).To(Equal(ActionNotConverging))
+	g.Expect(plan.Workloads[0].Why).To(ContainSubstring("after 10m1s it has still not settled (1 old replicas pending termination)"))
+	g.Expect(plan.RolloutsInProgress).To(BeZero())
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -36,6 +37,7 @@ const (
 	DefaultPageSize              int64 = 500
 	DefaultMaxConcurrentRollouts       = 5
 	DefaultControlPlaneNamespace       = "istio-system"
+	DefaultRolloutTimeout              = 15 * time.Minute
 )
 
 // maxListRestarts bounds how often one scan restarts its listing after the
@@ -53,6 +55,12 @@ type Options struct {
 	ControlPlaneNamespace string
 	// DryRun makes Run plan without acting: no writes, no events.
 	DryRun bool
+	// RolloutTimeout is how long a restart may stay unsettled (a rollout not
+	// finishing, an evicted pod not coming back ready) before it stops
+	// holding its rollout slot and, with stale pods left, is reported as not
+	// converging; default 15 minutes. It is measured from when this
+	// Restarter first saw the restart unsettled.
+	RolloutTimeout time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -64,6 +72,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ControlPlaneNamespace == "" {
 		o.ControlPlaneNamespace = DefaultControlPlaneNamespace
+	}
+	if o.RolloutTimeout <= 0 {
+		o.RolloutTimeout = DefaultRolloutTimeout
 	}
 	return o
 }
@@ -82,6 +93,8 @@ type Restarter struct {
 	c        client.Client
 	recorder events.EventRecorder
 	opts     Options
+	// now is the clock; tests replace it.
+	now func() time.Time
 
 	mu sync.Mutex
 	// target is the Decision.Target() that inFlight and reported belong to.
@@ -93,6 +106,9 @@ type Restarter struct {
 	// workload in it is never restarted again for target, even when its
 	// template lost the marker.
 	restarted map[WorkloadRef]struct{}
+	// unsettledSince is when this Restarter first saw each restart of target
+	// unsettled, for RolloutTimeout.
+	unsettledSince map[WorkloadRef]time.Time
 	// reported are "<action>/<workload>" keys already sent as a warning
 	// Event for target, so a workload that needs manual action gets one
 	// Event per target, not one per reconcile.
@@ -111,12 +127,14 @@ type Restarter struct {
 // embeds events.EventRecorder); nil means no Events.
 func New(c client.Client, recorder events.EventRecorder, opts Options) *Restarter {
 	return &Restarter{
-		c:         c,
-		recorder:  recorder,
-		opts:      opts.withDefaults(),
-		inFlight:  map[WorkloadRef]struct{}{},
-		restarted: map[WorkloadRef]struct{}{},
-		reported:  map[string]struct{}{},
+		c:              c,
+		recorder:       recorder,
+		opts:           opts.withDefaults(),
+		now:            time.Now,
+		inFlight:       map[WorkloadRef]struct{}{},
+		restarted:      map[WorkloadRef]struct{}{},
+		unsettledSince: map[WorkloadRef]time.Time{},
+		reported:       map[string]struct{}{},
 	}
 }
 
@@ -179,6 +197,7 @@ func (r *Restarter) plan(ctx context.Context, d sidecarmode.Decision) (*Plan, er
 		r.target = target
 		r.inFlight = map[WorkloadRef]struct{}{}
 		r.restarted = map[WorkloadRef]struct{}{}
+		r.unsettledSince = map[WorkloadRef]time.Time{}
 		r.reported = map[string]struct{}{}
 	}
 	scan, err := r.scan(ctx, d)

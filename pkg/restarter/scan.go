@@ -71,6 +71,10 @@ type scanResult struct {
 	// reasons counts under both).
 	staleByReason map[sidecarmode.ReasonKind]int
 	groups        map[ownerKey]*group
+	// readyByOwner counts, per controller owner, the pods that are Running,
+	// Ready and not terminating, with a proxy or not: evictions wait until
+	// the list agrees with the workload's status that all pods are up.
+	readyByOwner map[ownerKey]int32
 	// listRestarts counts listings restarted after an expired continue token.
 	listRestarts int
 }
@@ -79,6 +83,7 @@ func newScanResult() *scanResult {
 	return &scanResult{
 		staleByReason: map[sidecarmode.ReasonKind]int{},
 		groups:        map[ownerKey]*group{},
+		readyByOwner:  map[ownerKey]int32{},
 	}
 }
 
@@ -139,6 +144,10 @@ func isExpired(err error) bool {
 // add classifies one pod and aggregates it.
 func (s *scanResult) add(pod *corev1.Pod, d sidecarmode.Decision, controlPlaneNamespace string) {
 	s.listed++
+	if pod.Namespace != controlPlaneNamespace && pod.DeletionTimestamp == nil &&
+		pod.Status.Phase == corev1.PodRunning && podReady(pod) && metav1.GetControllerOf(pod) != nil {
+		s.readyByOwner[ownerKeyOf(pod)]++
+	}
 	c := classify(pod, d, controlPlaneNamespace)
 	if c.skip != "" {
 		if c.watch {

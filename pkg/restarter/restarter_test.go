@@ -1,0 +1,479 @@
+package restarter_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/istio-module/operator/pkg/restarter"
+	"github.com/istio-module/operator/pkg/sidecarmode"
+)
+
+// restartable is a workload of the "mixed" namespace that the restarter
+// restarts itself.
+type restartable struct {
+	kind, name string
+	pods       int
+	evicted    bool // its pods are evicted (OnDelete, no owner) rather than rolled out
+}
+
+func (w restartable) ref() string { return w.kind + " mixed/" + w.name }
+
+var mixed = []restartable{
+	{kind: "Deployment", name: "web", pods: 2},
+	{kind: "Deployment", name: "legacy", pods: 2},
+	{kind: "StatefulSet", name: "db-rolling", pods: 2},
+	{kind: "StatefulSet", name: "db-ondelete", pods: 2, evicted: true},
+	{kind: "DaemonSet", name: "agent", pods: 3},
+	{kind: "DaemonSet", name: "agent-ondelete", pods: 3, evicted: true},
+	{kind: "ReplicaSet", name: "lonely", pods: 2, evicted: true},
+	{kind: "ReplicationController", name: "old-rc", pods: 2, evicted: true},
+}
+
+// manual are the workloads of "mixed" the restarter reports but never touches.
+var manual = []string{"CronJob mixed/nightly", "Deployment mixed/paused", "Job mixed/batch", "Pod mixed/bare-native", "Pod mixed/bare-regular"}
+
+const (
+	// podsBefore counts the pods with a proxy outside istio-system: 24 in
+	// "mixed", 1 in "quiet", 6 each in "stop" and "pace".
+	podsBefore = 37
+	// optedOut counts the opted-out workloads while "stop" and "pace" are
+	// opted out: mixed/mine, quiet/web, 6 in stop, 6 in pace.
+	optedOutCount = 14
+)
+
+// runUntilSettled runs the restarter the way the reconciler does, again and
+// again, until it reports nothing in progress, and returns the last summary.
+// Every workload here converges, so none may ever be reported as not
+// converging on the way.
+func runUntilSettled(ctx context.Context, r *restarter.Restarter, d sidecarmode.Decision, afterRun func(Gomega)) restarter.Summary {
+	GinkgoHelper()
+	var last restarter.Summary
+	runs := 0
+	Eventually(func(g Gomega) {
+		s, err := r.Run(ctx, d)
+		runs++
+		g.Expect(err).NotTo(HaveOccurred())
+		if s.String() != last.String() {
+			GinkgoWriter.Printf("run %d: %s\n", runs, s)
+		}
+		last = s
+		Expect(s.NotConverging.Count).To(BeZero(), "run %d: %s", runs, s)
+		if afterRun != nil {
+			afterRun(g)
+		}
+		g.Expect(s.InProgress).To(BeFalse(), "%s", s)
+	}).Should(Succeed())
+	return last
+}
+
+// watch calls fn every 20ms in the background until the returned stop is
+// called; stop waits for the last call to finish.
+func watch(ctx context.Context, fn func(context.Context)) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer GinkgoRecover()
+		defer close(done)
+		ticker := time.NewTicker(20 * time.Millisecond)
+		defer ticker.Stop()
+		for {
+			fn(ctx)
+			select {
+			case <-ctx.Done():
+				return
+			case <-ticker.C:
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+func evictions(cc *countingClient, uids map[string]bool) (n int, unique map[string]int) {
+	unique = map[string]int{}
+	for _, w := range cc.Writes() {
+		if w.Verb == "evict" && uids[string(w.UID)] {
+			n++
+			unique[string(w.UID)]++
+		}
+	}
+	return n, unique
+}
+
+var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func() {
+	var old, cur sidecarmode.Decision
+
+	BeforeAll(func(ctx SpecContext) {
+		old, cur = decide("1.22.0", false), decide("1.30.0", false)
+		Expect(old.Target()).To(Equal("1.27.3/native"))
+		Expect(cur.Target()).To(Equal("1.30.2/native"))
+		installIstio(ctx, old)
+
+		createNamespace(ctx, "mixed", nil)
+		createNamespace(ctx, "quiet", map[string]string{restarter.OptOutAnnotation: restarter.OptOutDisabled})
+		createNamespace(ctx, "stop", map[string]string{restarter.OptOutAnnotation: restarter.OptOutDisabled})
+		createNamespace(ctx, "pace", map[string]string{restarter.OptOutAnnotation: restarter.OptOutDisabled})
+
+		mine := deployment("mixed", "mine", 1, nil)
+		mine.Annotations = map[string]string{restarter.OptOutAnnotation: restarter.OptOutDisabled}
+		cron := &batchv1.CronJob{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "mixed", Name: "nightly"},
+			Spec: batchv1.CronJobSpec{Schedule: "0 3 * * *", Suspend: ptr.To(true),
+				JobTemplate: batchv1.JobTemplateSpec{Spec: jobSpec("nightly")}},
+		}
+		objs := []client.Object{
+			deployment("mixed", "web", 2, nil),
+			deployment("mixed", "legacy", 2, regular),
+			deployment("mixed", "paused", 1, nil),
+			mine,
+			statefulSet("mixed", "db-rolling", 2, appsv1.RollingUpdateStatefulSetStrategyType, nil),
+			statefulSet("mixed", "db-ondelete", 2, appsv1.OnDeleteStatefulSetStrategyType, regular),
+			daemonSet("mixed", "agent", appsv1.RollingUpdateDaemonSetStrategyType, nil),
+			daemonSet("mixed", "agent-ondelete", appsv1.OnDeleteDaemonSetStrategyType, regular),
+			replicaSet("mixed", "lonely", 2, nil),
+			replicationController("mixed", "old-rc", 2),
+			job("mixed", "batch"),
+			cron,
+			barePod("mixed", "bare-native", nil),
+			barePod("mixed", "bare-regular", regular),
+			deployment("quiet", "web", 1, nil),
+		}
+		for i := range 6 {
+			objs = append(objs, deployment("stop", fmt.Sprintf("s%d", i), 1, nil))
+			p := deployment("pace", fmt.Sprintf("p%d", i), 1, nil)
+			// Rollouts take a while, so the pacing limit is really exercised.
+			p.Spec.MinReadySeconds = 2
+			objs = append(objs, p)
+		}
+		for _, obj := range objs {
+			Expect(env.Client.Create(ctx, obj)).To(Succeed(), "create %T %s", obj, obj.GetName())
+		}
+		// A Job started by hand from the CronJob, as `kubectl create job --from` does.
+		Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(cron), cron)).To(Succeed())
+		fromCron := &batchv1.Job{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "mixed", Name: "nightly-manual", OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: "batch/v1", Kind: "CronJob", Name: cron.Name, UID: cron.UID, Controller: ptr.To(true),
+			}}},
+			Spec: cron.Spec.JobTemplate.Spec,
+		}
+		Expect(env.Client.Create(ctx, fromCron)).To(Succeed())
+		runJobPods(ctx, "mixed", "batch", 1)
+		runJobPods(ctx, "mixed", "nightly", 1)
+
+		for _, w := range mixed {
+			expectPods(ctx, "mixed", w.name, w.pods, old)
+		}
+		for _, app := range []string{"paused", "mine", "batch", "nightly", "bare-native", "bare-regular"} {
+			expectPods(ctx, "mixed", app, 1, old)
+		}
+		expectPods(ctx, "quiet", "web", 1, old)
+		for i := range 6 {
+			expectPods(ctx, "stop", fmt.Sprintf("s%d", i), 1, old)
+			expectPods(ctx, "pace", fmt.Sprintf("p%d", i), 1, old)
+		}
+		paused := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "mixed", Name: "paused"}}
+		Expect(env.Client.Patch(ctx, paused, client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"paused":true}}`)))).To(Succeed())
+	})
+
+	It("writes nothing when nothing is stale", func(ctx SpecContext) {
+		cc, events := newCountingClient(env.Client), &eventRecorder{}
+		r := restarter.New(cc, events, restarter.Options{PageSize: 7})
+		for range 3 {
+			s, err := r.Run(ctx, old)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(s).To(Equal(restarter.Summary{Target: old.Target(), PodsScanned: podsBefore}))
+		}
+		Expect(cc.Writes()).To(BeEmpty())
+		Expect(events.events).To(BeEmpty())
+	})
+
+	It("after an upgrade, restarts every restartable workload exactly once and reports the others by name", func(ctx SpecContext) {
+		installIstio(ctx, cur)
+		before := map[string]map[string]bool{}
+		for _, w := range mixed {
+			before[w.name] = podUIDs(ctx, "mixed", w.name)
+		}
+
+		By("planning in a dry run: the same plan, nothing written")
+		dry := newCountingClient(env.Client)
+		s, err := restarter.New(dry, &eventRecorder{}, restarter.Options{DryRun: true}).Run(ctx, cur)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(s.StalePods).To(Equal(podsBefore))
+		Expect(s.Restarted.Count).To(Equal(restarter.DefaultMaxConcurrentRollouts))
+		Expect(s.Pending.Count).To(Equal(len(mixed) - restarter.DefaultMaxConcurrentRollouts))
+		Expect(s.ManualRestart.Names).To(Equal(manual))
+		Expect(s.OptedOut.Count).To(Equal(optedOutCount))
+		Expect(dry.Writes()).To(BeEmpty())
+
+		plan, err := restarter.New(env.Client, nil, restarter.Options{}).Plan(ctx, cur)
+		Expect(err).NotTo(HaveOccurred())
+		entries := map[string]restarter.WorkloadPlan{}
+		for _, wp := range plan.Workloads {
+			entries[wp.Workload.String()] = wp
+		}
+		job := entries["Job mixed/batch"]
+		Expect(job.Workload).To(Equal(restarter.WorkloadRef{APIVersion: "batch/v1", Kind: "Job", Namespace: "mixed", Name: "batch"}))
+		Expect(job.Layouts).To(Equal([]sidecarmode.Layout{sidecarmode.LayoutNative}))
+		Expect(job.ProxyVersions).To(Equal([]string{"1.27.3"}))
+		Expect(job.StalePods).To(Equal(1))
+		Expect(job.Reasons).To(Equal([]string{"1.27.3, expected 1.30.2"}))
+		Expect(job.Action).To(Equal(restarter.ActionManual))
+		Expect(job.Why).To(ContainSubstring("a Job: a restart would cut its run short"))
+		Expect(entries["CronJob mixed/nightly"].Why).To(ContainSubstring("its Job nightly-manual runs pods with stale proxies"))
+		Expect(entries["Pod mixed/bare-regular"].Layouts).To(Equal([]sidecarmode.Layout{sidecarmode.LayoutRegular}))
+		Expect(entries["Deployment mixed/legacy"].Layouts).To(Equal([]sidecarmode.Layout{sidecarmode.LayoutRegular}))
+		Expect(entries["Deployment mixed/legacy"].Action).To(Equal(restarter.ActionRolloutRestart))
+		Expect(entries["DaemonSet mixed/agent-ondelete"].Action).To(Equal(restarter.ActionEvict))
+		Expect(entries["DaemonSet mixed/agent-ondelete"].Strategy).To(Equal("OnDelete"))
+		Expect(entries["DaemonSet mixed/agent-ondelete"].StalePods).To(Equal(3))
+		Expect(entries["Deployment mixed/paused"].Why).To(ContainSubstring("a paused Deployment"))
+		Expect(entries["Deployment mixed/mine"].Action).To(Equal(restarter.ActionOptedOut))
+
+		By("running it like the reconciler until nothing is in progress")
+		// Pods are evicted one at a time: at most one pod of a workload is
+		// missing or not ready at any moment.
+		var mu sync.Mutex
+		fewestReady := map[string]int{}
+		stopWatching := watch(ctx, func(ctx context.Context) {
+			for _, w := range mixed {
+				if !w.evicted {
+					continue
+				}
+				var pods corev1.PodList
+				if err := env.Client.List(ctx, &pods, client.InNamespace("mixed"), client.MatchingLabels(labels(w.name))); err != nil {
+					continue
+				}
+				ready := 0
+				for _, p := range pods.Items {
+					if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning && podReady(p) {
+						ready++
+					}
+				}
+				mu.Lock()
+				if n, ok := fewestReady[w.name]; !ok || ready < n {
+					fewestReady[w.name] = ready
+				}
+				mu.Unlock()
+			}
+		})
+		cc, events := newCountingClient(env.Client), &eventRecorder{}
+		r := restarter.New(cc, events, restarter.Options{})
+		last := runUntilSettled(ctx, r, cur, nil)
+		stopWatching()
+		for _, w := range mixed {
+			if w.evicted {
+				Expect(fewestReady[w.name]).To(BeNumerically(">=", w.pods-1), "ready pods of %s during its evictions", w.ref())
+			}
+		}
+		// Left stale: one pod of each manual workload, one of each opted-out one.
+		Expect(last.StalePods).To(Equal(len(manual) + optedOutCount))
+		Expect(last.Restarted.Count).To(BeZero())
+		Expect(last.NotConverging.Count).To(BeZero())
+		Expect(last.ManualRestart.Names).To(Equal(manual))
+		Expect(last.OptedOut.Count).To(Equal(optedOutCount))
+
+		By("every restartable workload was rolled out exactly once and runs fresh pods")
+		for _, w := range mixed {
+			expectPods(ctx, "mixed", w.name, w.pods, cur)
+			Expect(cc.Count("patch", w.ref())).To(Equal(1), w.ref())
+			Expect(events.Count(restarter.EventRolloutRestarted, w.ref())+events.Count(restarter.EventPodEvicted, w.ref())).
+				To(BeNumerically(">=", 1), w.ref())
+			n, unique := evictions(cc, before[w.name])
+			if w.evicted {
+				Expect(n).To(Equal(w.pods), "evictions of %s", w.ref())
+				for uid, times := range unique {
+					Expect(times).To(Equal(1), "pod %s of %s evicted more than once", uid, w.ref())
+				}
+			} else {
+				Expect(n).To(BeZero(), w.ref())
+			}
+		}
+		// 8 marker patches and 9 evictions, nothing else.
+		Expect(cc.Writes()).To(HaveLen(len(mixed) + 2 + 3 + 2 + 2))
+		for _, ref := range manual {
+			Expect(events.Count(restarter.EventManualRestartRequired, ref)).To(Equal(1), ref)
+		}
+		Expect(cc.Count("patch", "Deployment mixed/mine")).To(BeZero())
+		Expect(cc.Count("patch", "Deployment quiet/web")).To(BeZero())
+
+		By("running again, by this restarter and by a new one, writes nothing more")
+		writes := len(cc.Writes())
+		again := restarter.New(cc, events, restarter.Options{})
+		Consistently(func(g Gomega) {
+			for _, rr := range []*restarter.Restarter{r, again} {
+				s, err := rr.Run(ctx, cur)
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(s.InProgress).To(BeFalse())
+			}
+			g.Expect(cc.Writes()).To(HaveLen(writes))
+		}).WithTimeout(3 * time.Second).Should(Succeed())
+	})
+
+	It("survives a continue token that expires in the middle of the scan", func(ctx SpecContext) {
+		clean, err := restarter.New(env.Client, nil, restarter.Options{PageSize: 4}).Plan(ctx, cur)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(clean.PodsListed).To(BeNumerically(">", 3*4), "several pages")
+		Expect(clean.ListRestarts).To(BeZero())
+
+		cc := newCountingClient(env.Client)
+		cc.expireContinueAt = 3
+		got, err := restarter.New(cc, nil, restarter.Options{PageSize: 4}).Plan(ctx, cur)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cc.Expired()).To(Equal(1))
+		Expect(got.ListRestarts).To(Equal(1))
+		Expect(got.PodsListed).To(Equal(clean.PodsListed))
+		Expect(got.PodsScanned).To(Equal(clean.PodsScanned))
+		Expect(got.StalePods).To(Equal(clean.StalePods))
+		Expect(got.StaleByReason).To(Equal(clean.StaleByReason))
+		type line struct {
+			ref     string
+			action  restarter.Action
+			stale   int
+			reasons []string
+		}
+		lines := func(p *restarter.Plan) []line {
+			var out []line
+			for _, wp := range p.Workloads {
+				out = append(out, line{wp.Workload.String(), wp.Action, wp.StalePods, wp.Reasons})
+			}
+			return out
+		}
+		Expect(lines(got)).To(Equal(lines(clean)))
+		Expect(cc.Writes()).To(BeEmpty())
+	})
+
+	It("stopped in the middle of a plan, a new restarter patches no workload twice", func(ctx SpecContext) {
+		setNamespaceOptOut(ctx, "stop", false)
+
+		stopped, stop := context.WithCancel(ctx)
+		defer stop()
+		first := newCountingClient(env.Client)
+		first.afterPatch = func(n int) {
+			if n == 2 {
+				stop() // the operator dies right after its second patch
+			}
+		}
+		_, err := restarter.New(first, nil, restarter.Options{MaxConcurrentRollouts: 10}).Run(stopped, cur)
+		Expect(err).To(MatchError(context.Canceled))
+		Expect(first.Writes()).To(HaveLen(2))
+
+		second := newCountingClient(env.Client)
+		runUntilSettled(ctx, restarter.New(second, nil, restarter.Options{MaxConcurrentRollouts: 10}), cur, nil)
+		for i := range 6 {
+			ref := fmt.Sprintf("Deployment stop/s%d", i)
+			Expect(first.Count("patch", ref)+second.Count("patch", ref)).To(Equal(1), ref)
+			expectPods(ctx, "stop", fmt.Sprintf("s%d", i), 1, cur)
+		}
+		Expect(second.Writes()).To(HaveLen(4))
+	})
+
+	It("never has more than MaxConcurrentRollouts rollouts in progress", func(ctx SpecContext) {
+		const limit = 2
+		setNamespaceOptOut(ctx, "pace", false)
+
+		// Watch the Deployments from outside while the restarter works.
+		var most atomic.Int32
+		stopWatching := watch(ctx, func(ctx context.Context) {
+			if n, err := rollingDeployments(ctx, "pace", cur.Target()); err == nil && int32(n) > most.Load() {
+				most.Store(int32(n))
+			}
+		})
+
+		cc := newCountingClient(env.Client)
+		r := restarter.New(cc, nil, restarter.Options{MaxConcurrentRollouts: limit})
+		s, err := r.Run(ctx, cur)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(s.Restarted.Names).To(Equal([]string{"Deployment pace/p0", "Deployment pace/p1"}))
+		Expect(s.Pending.Count).To(Equal(4))
+
+		runUntilSettled(ctx, r, cur, func(g Gomega) {
+			n, err := rollingDeployments(ctx, "pace", cur.Target())
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(n).To(BeNumerically("<=", limit), "rollouts in progress right after a run")
+		})
+		stopWatching()
+		Expect(most.Load()).To(Equal(int32(limit)))
+		for i := range 6 {
+			Expect(cc.Count("patch", fmt.Sprintf("Deployment pace/p%d", i))).To(Equal(1))
+			expectPods(ctx, "pace", fmt.Sprintf("p%d", i), 1, cur)
+		}
+		Expect(cc.Writes()).To(HaveLen(6))
+	})
+
+	It("restarts once, then reports not converging, when the injector does not inject what is expected", func(ctx SpecContext) {
+		for _, ns := range []string{"mixed", "stop", "pace"} {
+			setNamespaceOptOut(ctx, ns, true)
+		}
+		createNamespace(ctx, "loop", nil)
+		Expect(env.Client.Create(ctx, deployment("loop", "web", 2, nil))).To(Succeed())
+		Expect(env.Client.Create(ctx, statefulSet("loop", "db", 2, appsv1.OnDeleteStatefulSetStrategyType, nil))).To(Succeed())
+		expectPods(ctx, "loop", "web", 2, cur)
+		expectPods(ctx, "loop", "db", 2, cur)
+
+		// istiod keeps injecting native sidecars; the restarter is told to
+		// expect regular containers.
+		wrong := cur
+		wrong.DefaultType, wrong.EnableNativeSidecars = sidecarmode.Regular, "false"
+
+		cc, events := newCountingClient(env.Client), &eventRecorder{}
+		r := restarter.New(cc, events, restarter.Options{})
+		runs := 0
+		Eventually(func(g Gomega) {
+			s, err := r.Run(ctx, wrong)
+			runs++
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(s.NotConverging.Names).To(ConsistOf("Deployment loop/web", "StatefulSet loop/db"))
+		}).Should(Succeed())
+
+		operatorRestarted := restarter.New(cc, events, restarter.Options{})
+		Consistently(func(g Gomega) {
+			for _, rr := range []*restarter.Restarter{r, operatorRestarted} {
+				s, err := rr.Run(ctx, wrong)
+				runs++
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(s.NotConverging.Count).To(Equal(2))
+				g.Expect(s.Restarted.Count).To(BeZero())
+				g.Expect(s.InProgress).To(BeFalse())
+			}
+		}).WithTimeout(5 * time.Second).Should(Succeed())
+		Expect(runs).To(BeNumerically(">=", 20))
+
+		Expect(cc.Count("patch", "Deployment loop/web")).To(Equal(1))
+		Expect(cc.Count("patch", "StatefulSet loop/db")).To(Equal(1))
+		Expect(cc.Count("evict", "Pod loop/db-0")).To(Equal(1), "the first eviction shows the restart does not help")
+		Expect(cc.Writes()).To(HaveLen(3))
+		Expect(events.Count(restarter.EventNotConverging, "Deployment loop/web")).To(Equal(2), "once per restarter")
+
+		plan, err := restarter.New(env.Client, nil, restarter.Options{}).Plan(ctx, wrong)
+		Expect(err).NotTo(HaveOccurred())
+		for _, wp := range plan.Workloads {
+			if wp.Workload.Namespace == "loop" {
+				Expect(wp.Action).To(Equal(restarter.ActionNotConverging))
+				Expect(wp.Reasons).To(Equal([]string{"native, expected regular"}))
+				Expect(wp.RestartedFor).To(Equal("1.30.2/regular"))
+				Expect(wp.Why).To(ContainSubstring("the injector does not inject what the operator expects"))
+			}
+		}
+		var web appsv1.Deployment
+		Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: "loop", Name: "web"}, &web)).To(Succeed())
+		Expect(web.Spec.Template.Annotations).To(HaveKeyWithValue(restarter.RestartAnnotation, "1.30.2/regular"))
+		for _, p := range livePods(ctx, Default, "loop", "web") {
+			Expect(p.Annotations).To(HaveKeyWithValue(restarter.RestartAnnotation, "1.30.2/regular"))
+			Expect(sidecarmode.Inspect(p.ObjectMeta, p.Spec).Layout).To(Equal(sidecarmode.LayoutNative))
+		}
+	})
+})

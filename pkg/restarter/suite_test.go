@@ -1,0 +1,66 @@
+package restarter_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/funcr"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/istio-module/operator/internal/testenv"
+	"github.com/istio-module/operator/pkg/install"
+)
+
+// The restarter suite runs in cluster mode: a real API server, controller
+// manager, scheduler and kwok nodes, Istio installed by the installer and the
+// real istiod running locally as the sidecar injector. Proxies are injected
+// by Istio itself, and rollouts and evictions converge for real.
+func TestRestarter(t *testing.T) {
+	RegisterFailHandler(Fail)
+	SetDefaultEventuallyTimeout(3 * time.Minute)
+	SetDefaultEventuallyPollingInterval(250 * time.Millisecond)
+	RunSpecs(t, "Restarter suite")
+}
+
+var (
+	env        *testenv.Env
+	istiod     *testenv.Istiod
+	installer  *install.Installer
+	stopIstiod context.CancelFunc
+)
+
+var _ = BeforeSuite(func() {
+	ctrl.SetLogger(funcr.New(func(prefix, args string) {
+		GinkgoWriter.Println(prefix, args)
+	}, funcr.Options{Verbosity: 1}))
+	var err error
+	env, err = testenv.StartCluster()
+	Expect(err).NotTo(HaveOccurred())
+	istiod, err = env.NewIstiod()
+	Expect(err).NotTo(HaveOccurred())
+	var ctx context.Context
+	ctx, stopIstiod = context.WithCancel(context.Background())
+	go istiod.Run(ctx)
+	installer = install.New(env.Client, install.Options{
+		KubeVersion:     testenv.KubeletVersion,
+		IstiodRemoteURL: istiod.URL(),
+	})
+})
+
+var _ = ReportAfterEach(func(r SpecReport) {
+	if r.Failed() && env != nil {
+		env.KeepLogs()
+	}
+})
+
+var _ = AfterSuite(func() {
+	if stopIstiod != nil {
+		stopIstiod()
+	}
+	if env != nil {
+		Expect(env.Stop()).To(Succeed())
+	}
+})
