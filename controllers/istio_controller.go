@@ -191,7 +191,7 @@ func (r *IstioReconciler) restartOutcome(istio *v1alpha2.Istio, d sidecarmode.De
 	istio.Status.ProxyRestart = proxyRestartStatus(s, istio.Status.ProxyRestart)
 	switch {
 	case s.InProgress:
-		istio.SetCondition(v1alpha2.ReasonRestartInProgress, fmt.Sprintf("%d workload(s) with a stale istio-proxy are being rolled out, %d wait their turn", s.Restarted.Count, s.Pending.Count))
+		istio.SetCondition(v1alpha2.ReasonRestartInProgress, fmt.Sprintf("Rolling out workloads with a stale istio-proxy: %d started in this pass, %d in progress or waiting for a slot", s.Restarted.Count, s.Pending.Count))
 		r.setState(istio, v1alpha2.StateProcessing, v1alpha2.ReasonReconcileRequeued, "Workloads with a stale istio-proxy are being rolled out")
 		return ctrl.Result{RequeueAfter: r.ProgressRequeue}
 	case s.NotConverging.Count > 0:
