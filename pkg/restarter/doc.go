@@ -44,9 +44,15 @@
 //     what it restarted, so a marker reverted by another tool does not cause
 //     a second restart either. Marker patches carry the resourceVersion
 //     read, so two restarters never both patch.
+//   - Settled: a rollout is judged as `kubectl rollout status` does; an
+//     eviction waits until the workload's status and the pods just listed
+//     agree that all its pods are up. Status and list are read moments
+//     apart, so neither alone decides.
 //   - Pacing: at most Options.MaxConcurrentRollouts restarts are in progress
 //     (not settled) at once; restarts started earlier hold their slots, the
-//     next workloads in plan order take the free ones, the rest wait.
+//     next workloads in plan order take the free ones, the rest wait. A
+//     restart unsettled for longer than Options.RolloutTimeout releases its
+//     slot and, with stale pods left, is reported as not converging.
 //   - Opt-out: OptOutAnnotation "disabled" on a workload or its namespace;
 //     reported, never touched.
 //

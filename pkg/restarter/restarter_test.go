@@ -12,7 +12,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -475,5 +477,58 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 			Expect(p.Annotations).To(HaveKeyWithValue(restarter.RestartAnnotation, "1.30.2/regular"))
 			Expect(sidecarmode.Inspect(p.ObjectMeta, p.Spec).Layout).To(Equal(sidecarmode.LayoutNative))
 		}
+	})
+	It("evicts through the Eviction API: a PodDisruptionBudget holds the eviction back until it allows it", func(ctx SpecContext) {
+		setNamespaceOptOut(ctx, "loop", true)
+		createNamespace(ctx, "guarded", nil)
+		Expect(env.Client.Create(ctx, statefulSet("guarded", "db", 2, appsv1.OnDeleteStatefulSetStrategyType, nil))).To(Succeed())
+		pdb := &policyv1.PodDisruptionBudget{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "guarded", Name: "db"},
+			Spec: policyv1.PodDisruptionBudgetSpec{
+				MinAvailable: ptr.To(intstr.FromInt32(2)),
+				Selector:     &metav1.LabelSelector{MatchLabels: labels("db")},
+			},
+		}
+		Expect(env.Client.Create(ctx, pdb)).To(Succeed())
+		expectPods(ctx, "guarded", "db", 2, cur)
+		original := podUIDs(ctx, "guarded", "db")
+
+		// A target istiod does not inject: every pod is stale, and so is
+		// every replacement.
+		newer := cur
+		newer.IstioVersion = "1.30.3"
+		cc, events := newCountingClient(env.Client), &eventRecorder{}
+		r := restarter.New(cc, events, restarter.Options{})
+		s, err := r.Run(ctx, newer)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(s.Restarted.Names).To(Equal([]string{"StatefulSet guarded/db"}))
+		Consistently(func(g Gomega) {
+			s, err := r.Run(ctx, newer)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(s.Pending.Names).To(Equal([]string{"StatefulSet guarded/db"}))
+			g.Expect(podUIDs(ctx, "guarded", "db")).To(Equal(original))
+		}).WithTimeout(2 * time.Second).Should(Succeed())
+		Expect(cc.Count("patch", "StatefulSet guarded/db")).To(Equal(1))
+		Expect(events.Count(restarter.EventEvictionBlocked, "StatefulSet guarded/db")).To(Equal(1))
+		plan, err := restarter.New(env.Client, nil, restarter.Options{}).Plan(ctx, newer)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(plan.Workloads).To(ContainElement(SatisfyAll(
+			HaveField("Workload.Name", "db"), HaveField("Action", restarter.ActionEvict), HaveField("RestartedFor", "1.30.3/native"))))
+
+		Expect(env.Client.Delete(ctx, pdb)).To(Succeed())
+		Eventually(func(g Gomega) {
+			s, err := r.Run(ctx, newer)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(s.NotConverging.Names).To(Equal([]string{"StatefulSet guarded/db"}))
+		}).Should(Succeed())
+		now := podUIDs(ctx, "guarded", "db")
+		replaced := 0
+		for uid := range original {
+			if !now[uid] {
+				replaced++
+			}
+		}
+		Expect(replaced).To(Equal(1), "one eviction showed that the replacement is stale too")
+		Expect(cc.Count("patch", "StatefulSet guarded/db")).To(Equal(1))
 	})
 })
