@@ -109,3 +109,11 @@ verify: manifests generate ## Fail if generated files are stale or code is unfor
 	@git diff --exit-code -- api config docs || { echo "generated files are out of date: run 'make manifests generate' and commit the result" >&2; exit 1; }
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: run 'make fmt'" >&2; exit 1; }
 	go vet ./...
+
+##@ Benchmarks
+
+# ARGS go to the program, e.g. `make bench ARGS="--sizes 1000,10000 --reps 3"`.
+# The default run (1k, 10k and 50k pods) takes about half an hour; see docs/performance.md.
+.PHONY: bench
+bench: test-cluster ## Measure the restarter's scan against a bare paged LIST of 1k, 10k and 50k pods; prints a markdown table.
+	KUBEBUILDER_ASSETS="$$(hack/test-cluster.sh)" go run ./bench $(ARGS)

@@ -1,0 +1,323 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/pager"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+
+	"github.com/istio-module/operator/pkg/restarter"
+	"github.com/istio-module/operator/pkg/sidecarmode"
+)
+
+// Child modes: each measurement runs in its own process, so that its peak
+// RSS is its own.
+const (
+	// modeList: a bare paged LIST of all pods with client-go's pager.
+	modeList = "list"
+	// modeScan: the restarter's scan and plan, dry run.
+	modeScan = "scan"
+	// modeRun: a real run of the restarter (it writes).
+	modeRun = "run"
+)
+
+// childResult is what a child process reports on stdout, as JSON.
+type childResult struct {
+	Mode string `json:"mode"`
+	// Seconds is the duration of the measured operation alone: the child's
+	// start, its connection and the API discovery are not in it.
+	Seconds float64 `json:"seconds"`
+	// PagesSeconds is, for the scan, the time until the last page of pods
+	// was read; the rest of Seconds is the plan (owner reads).
+	PagesSeconds float64 `json:"pagesSeconds"`
+	// Pods counts the pods the child saw.
+	Pods int `json:"pods"`
+	// Requests counts the measured operation's requests by "VERB resource".
+	Requests map[string]int `json:"requests"`
+	// Writes counts POST, PUT, PATCH and DELETE requests; WriteLog names
+	// the first few.
+	Writes   int      `json:"writes"`
+	WriteLog []string `json:"writeLog,omitempty"`
+	// ResponseBytes is what the measured operation read from the wire.
+	ResponseBytes int64 `json:"responseBytes"`
+	// AllocBytes is what the measured operation allocated on the Go heap.
+	AllocBytes uint64 `json:"allocBytes"`
+	NumGC      uint32 `json:"numGC"`
+	// Summary is the restarter's summary (scan and run modes).
+	Summary *summaryCounts `json:"summary,omitempty"`
+}
+
+// summaryCounts are the counts of a restarter.Summary.
+type summaryCounts struct {
+	PodsScanned   int `json:"podsScanned"`
+	StalePods     int `json:"stalePods"`
+	Restarted     int `json:"restarted"`
+	Pending       int `json:"pending"`
+	ManualRestart int `json:"manualRestart"`
+	NotConverging int `json:"notConverging"`
+	OptedOut      int `json:"optedOut"`
+}
+
+// runChildMode is the main of a child process: it measures one operation
+// against the cluster of $KUBECONFIG and prints a childResult.
+func runChildMode(ctx context.Context, mode string, pageSize int64, moduleVersion string) error {
+	ctrl.SetLogger(logr.Discard())
+	// The configuration the operator's manager uses (cmd/main.go):
+	// kubeconfig, no client-side rate limit.
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return err
+	}
+	counter := &requestCounter{requests: map[string]int{}}
+	cfg.Wrap(counter.wrap)
+
+	var res childResult
+	switch mode {
+	case modeList:
+		res, err = measureList(ctx, cfg, counter, pageSize)
+	case modeScan, modeRun:
+		res, err = measureRestarter(ctx, cfg, counter, mode, pageSize, moduleVersion)
+	default:
+		err = fmt.Errorf("unknown child mode %q", mode)
+	}
+	if err != nil {
+		return err
+	}
+	res.Mode = mode
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// measureList pages through all pods with client-go's pager and a no-op per
+// item: the API server's paged LIST itself, the limit of any uncached scan.
+// It asks for protobuf, as controller-runtime's client does for built-in
+// kinds, so both sides decode the same wire format.
+func measureList(ctx context.Context, cfg *rest.Config, counter *requestCounter, pageSize int64) (childResult, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.ContentType = k8sruntime.ContentTypeProtobuf
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return childResult{}, err
+	}
+	// Warm up: connect and authenticate outside the measurement.
+	if _, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{Limit: 1}); err != nil {
+		return childResult{}, fmt.Errorf("warm up: %w", err)
+	}
+	var res childResult
+	p := pager.New(pager.SimplePageFunc(func(opts metav1.ListOptions) (k8sruntime.Object, error) {
+		return cs.CoreV1().Pods("").List(ctx, opts)
+	}))
+	p.PageSize = pageSize
+	err = measure(counter, &res, func() error {
+		return p.EachListItem(ctx, metav1.ListOptions{}, func(k8sruntime.Object) error {
+			res.Pods++
+			return nil
+		})
+	})
+	return res, err
+}
+
+// measureRestarter runs the restarter once, dry (modeScan) or for real
+// (modeRun), with a client made as the operator makes it (client.New, no
+// cache) and all rollouts allowed at once.
+func measureRestarter(ctx context.Context, cfg *rest.Config, counter *requestCounter, mode string, pageSize int64,
+	moduleVersion string) (childResult, error) {
+	scheme := k8sruntime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return childResult{}, err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return childResult{}, err
+	}
+	// Warm up: connect, and let the client discover the kinds the restarter
+	// reads, as a long-running operator has done before its first scan.
+	if err := c.List(ctx, &corev1.PodList{}, client.Limit(1)); err != nil {
+		return childResult{}, fmt.Errorf("warm up: %w", err)
+	}
+	for _, obj := range []client.Object{&corev1.Namespace{}, &appsv1.Deployment{}, &appsv1.ReplicaSet{}} {
+		gvk, err := apiutil.GVKForObject(obj, scheme)
+		if err != nil {
+			return childResult{}, err
+		}
+		if _, err := c.RESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
+			return childResult{}, fmt.Errorf("warm up: %w", err)
+		}
+	}
+
+	d, err := sidecarmode.Decide(moduleVersion, false, sidecarmode.ClusterFacts{})
+	if err != nil {
+		return childResult{}, err
+	}
+	r := restarter.New(c, nil, restarter.Options{
+		PageSize: pageSize,
+		// All stale workloads at once: pacing would cap the writes of one run.
+		MaxConcurrentRollouts: 1_000_000,
+		DryRun:                mode == modeScan,
+	})
+	var res childResult
+	var s restarter.Summary
+	err = measure(counter, &res, func() error {
+		var err error
+		s, err = r.Run(ctx, d)
+		return err
+	})
+	res.Pods = s.PodsScanned
+	res.Summary = &summaryCounts{
+		PodsScanned: s.PodsScanned, StalePods: s.StalePods,
+		Restarted: s.Restarted.Count, Pending: s.Pending.Count, ManualRestart: s.ManualRestart.Count,
+		NotConverging: s.NotConverging.Count, OptedOut: s.OptedOut.Count,
+	}
+	if last := counter.lastPodsPage.Load(); last != 0 {
+		res.PagesSeconds = time.Duration(last - counter.start.Load()).Seconds()
+	}
+	return res, err
+}
+
+// measure runs op and records its duration, requests and allocations.
+func measure(counter *requestCounter, res *childResult, op func() error) error {
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	counter.reset()
+	start := time.Now()
+	err := op()
+	res.Seconds = time.Since(start).Seconds()
+	runtime.ReadMemStats(&after)
+	res.AllocBytes = after.TotalAlloc - before.TotalAlloc
+	res.NumGC = after.NumGC - before.NumGC
+	counter.report(res)
+	return err
+}
+
+// requestCounter is an http.RoundTripper wrapper that counts requests by
+// verb and resource, writes, and the bytes of the responses.
+type requestCounter struct {
+	mu       sync.Mutex
+	requests map[string]int
+	writes   []string
+
+	bytes atomic.Int64
+	// start and lastPodsPage are UnixNano: the measurement's start and when
+	// the body of the last LIST of pods was closed.
+	start, lastPodsPage atomic.Int64
+}
+
+func (rc *requestCounter) wrap(next http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		key, isWrite, podsList := describeRequest(req.Method, req.URL.Path)
+		rc.mu.Lock()
+		rc.requests[key]++
+		if isWrite {
+			rc.writes = append(rc.writes, req.Method+" "+req.URL.Path)
+		}
+		rc.mu.Unlock()
+		resp, err := next.RoundTrip(req)
+		if err == nil && resp.Body != nil {
+			resp.Body = &countingBody{ReadCloser: resp.Body, rc: rc, podsList: podsList}
+		}
+		return resp, err
+	})
+}
+
+func (rc *requestCounter) reset() {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.requests = map[string]int{}
+	rc.writes = nil
+	rc.bytes.Store(0)
+	rc.lastPodsPage.Store(0)
+	rc.start.Store(time.Now().UnixNano())
+}
+
+func (rc *requestCounter) report(res *childResult) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	res.Requests = map[string]int{}
+	for k, v := range rc.requests {
+		res.Requests[k] = v
+	}
+	res.Writes = len(rc.writes)
+	sorted := append([]string(nil), rc.writes...)
+	sort.Strings(sorted)
+	if len(sorted) > 5 {
+		sorted = sorted[:5]
+	}
+	res.WriteLog = sorted
+	res.ResponseBytes = rc.bytes.Load()
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+type countingBody struct {
+	io.ReadCloser
+	rc       *requestCounter
+	podsList bool
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.rc.bytes.Add(int64(n))
+	return n, err
+}
+
+func (b *countingBody) Close() error {
+	if b.podsList {
+		b.rc.lastPodsPage.Store(time.Now().UnixNano())
+	}
+	return b.ReadCloser.Close()
+}
+
+// describeRequest names a request by verb and resource, e.g. "LIST pods",
+// "GET replicasets", "PATCH deployments", and tells writes and LISTs of
+// pods apart.
+func describeRequest(method, path string) (key string, isWrite, podsList bool) {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	switch {
+	case len(parts) >= 2 && parts[0] == "api":
+		parts = parts[2:]
+	case len(parts) >= 3 && parts[0] == "apis":
+		parts = parts[3:]
+	default:
+		return method + " " + path, method != http.MethodGet, false
+	}
+	if len(parts) >= 3 && parts[0] == "namespaces" {
+		parts = parts[2:]
+	}
+	resource, named := "", false
+	if len(parts) > 0 {
+		resource = parts[0]
+		named = len(parts) > 1
+	}
+	if len(parts) > 2 {
+		resource += "/" + parts[2]
+	}
+	verb := method
+	if method == http.MethodGet && !named {
+		verb = "LIST"
+	}
+	isWrite = method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch || method == http.MethodDelete
+	return verb + " " + resource, isWrite, verb == "LIST" && resource == "pods"
+}

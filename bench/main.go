@@ -1,0 +1,432 @@
+// Command bench measures the restarter's scan against the API server's own
+// limit, a bare paged LIST of all pods, on a real kube-apiserver and etcd
+// holding 1k, 10k and 50k Running pods.
+//
+// It starts the test cluster in API mode (no controllers: objects only),
+// creates Deployments with one ReplicaSet of 10 Running, injected pods each
+// across 20 namespaces (a third of them stale by proxy version, by layout or
+// both), and for every size measures, each in a process of its own so that
+// its peak RSS is its own:
+//
+//  1. a bare paged LIST of all pods with client-go's pager (page size 500,
+//     a no-op per pod);
+//  2. the restarter's scan and plan, dry run;
+//  3. a real run (its writes must equal the stale workloads), then, with
+//     the patched Deployments made to look rolled out, a second real run
+//     (0 writes).
+//
+// Progress goes to stderr; the markdown tables go to stdout. Run it with
+// `make bench` (ARGS="--sizes 1000,10000 --reps 3" to shorten it); see
+// docs/performance.md.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/istio-module/operator/internal/testenv"
+	"github.com/istio-module/operator/pkg/sidecarmode"
+)
+
+type config struct {
+	sizes         []int
+	reps          []int
+	namespaces    int
+	workers       int
+	pageSize      int64
+	moduleVersion string
+	realRunsUpTo  int
+}
+
+func main() {
+	var (
+		cfg         config
+		sizes, reps string
+		child       string
+	)
+	flag.StringVar(&sizes, "sizes", "1000,10000,50000", "numbers of pods to measure at, ascending; the cluster grows from one to the next")
+	flag.StringVar(&reps, "reps", "5,5,3", "repetitions per size (one number for all sizes, or one per size); the median is reported")
+	flag.IntVar(&cfg.namespaces, "namespaces", 20, "namespaces the pods are spread over")
+	flag.IntVar(&cfg.workers, "workers", 32, "concurrent writers while creating objects")
+	flag.Int64Var(&cfg.pageSize, "page-size", 500, "pods per LIST page, for both the bare LIST and the restarter")
+	flag.StringVar(&cfg.moduleVersion, "module-version", sidecarmode.ModuleVersion, "module version whose decision the restarter checks against")
+	flag.IntVar(&cfg.realRunsUpTo, "real-runs-up-to", 1_000_000, "measure the writes of real runs only at sizes up to this many pods")
+	flag.StringVar(&child, "child", "", "internal: run one measurement ("+modeList+", "+modeScan+" or "+modeRun+") against $KUBECONFIG")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	if child != "" {
+		err = runChildMode(ctx, child, cfg.pageSize, cfg.moduleVersion)
+	} else {
+		err = cfg.parse(sizes, reps)
+		if err == nil {
+			err = run(ctx, cfg)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func (c *config) parse(sizes, reps string) error {
+	var err error
+	if c.sizes, err = parseInts(sizes); err != nil {
+		return fmt.Errorf("--sizes: %w", err)
+	}
+	for i := 1; i < len(c.sizes); i++ {
+		if c.sizes[i] <= c.sizes[i-1] {
+			return errors.New("--sizes must be ascending: the cluster only grows")
+		}
+	}
+	if c.reps, err = parseInts(reps); err != nil {
+		return fmt.Errorf("--reps: %w", err)
+	}
+	switch len(c.reps) {
+	case len(c.sizes):
+	case 1:
+		for len(c.reps) < len(c.sizes) {
+			c.reps = append(c.reps, c.reps[0])
+		}
+	default:
+		// Fewer repetitions given than sizes: the last one counts for the rest.
+		if len(c.reps) > len(c.sizes) {
+			c.reps = c.reps[:len(c.sizes)]
+		}
+		for len(c.reps) < len(c.sizes) {
+			c.reps = append(c.reps, c.reps[len(c.reps)-1])
+		}
+	}
+	if c.namespaces <= 0 || c.workers <= 0 || c.pageSize <= 0 {
+		return errors.New("--namespaces, --workers and --page-size must be positive")
+	}
+	return nil
+}
+
+func run(ctx context.Context, cfg config) (err error) {
+	d, err := sidecarmode.Decide(cfg.moduleVersion, false, sidecarmode.ClusterFacts{})
+	if err != nil {
+		return err
+	}
+	if d.IstioVersion == staleVersion {
+		return fmt.Errorf("the stale proxy version %s is the target: pick another module version", staleVersion)
+	}
+	logf("Starting kube-apiserver and etcd (API mode); target %s; load average %s", d.Target(), loadAverage())
+	env, err := testenv.StartAPI()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if stopErr := env.Stop(); stopErr != nil {
+			err = errors.Join(err, fmt.Errorf("stop the test cluster: %w", stopErr))
+		}
+	}()
+	// Populating is write-heavy: lift the client-side limits.
+	restCfg := rest.CopyConfig(env.Config)
+	restCfg.QPS, restCfg.Burst = 1000, 2000
+	c, err := client.New(restCfg, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		return err
+	}
+	cl := &cluster{c: c, namespaces: cfg.namespaces, workers: cfg.workers, target: d.IstioVersion}
+	if err := cl.createNamespaces(ctx); err != nil {
+		return err
+	}
+	h := &harness{cfg: cfg, kubeconfig: env.Kubeconfig}
+
+	started := time.Now()
+	var rows []row
+	for i, n := range cfg.sizes {
+		logf("Growing the cluster to %d pods (%d workloads, %d stale)", n, n/podsPerWorkload, staleWorkloads(n/podsPerWorkload))
+		if err := cl.growTo(ctx, n); err != nil {
+			return err
+		}
+		r, err := h.measureSize(ctx, cl, n, cfg.reps[i])
+		if err != nil {
+			return fmt.Errorf("at %d pods: %w", n, err)
+		}
+		rows = append(rows, r)
+	}
+
+	fmt.Printf("Measured %s on %s, %d CPUs; load average at the end %s; total %s; %s.\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), hostname(), numCPU(), loadAverage(),
+		time.Since(started).Round(time.Second), sourceState())
+	writeTable(os.Stdout, rows)
+	fmt.Println()
+	writeBreakdown(os.Stdout, rows)
+	fmt.Println()
+	for _, line := range targetLines(rows) {
+		fmt.Println("- " + line)
+	}
+	return nil
+}
+
+// harness runs the measurements as child processes of this binary.
+type harness struct {
+	cfg        config
+	kubeconfig string
+}
+
+// measureSize measures one size: warm-up, reps interleaved LISTs and scans,
+// then the real runs.
+func (h *harness) measureSize(ctx context.Context, cl *cluster, n, reps int) (row, error) {
+	stale := staleWorkloads(cl.workloads)
+	r := row{Pods: n, Reps: reps, Stale: stale}
+	check := func(res childResult, mode string) error {
+		if mode == modeList && res.Pods != n {
+			return fmt.Errorf("the bare LIST saw %d pods, want %d", res.Pods, n)
+		}
+		if mode == modeScan {
+			s := res.Summary
+			if s.PodsScanned != n || s.StalePods != stale*podsPerWorkload || s.Restarted != stale {
+				return fmt.Errorf("the dry run scanned %d pods, %d stale, %d workloads to restart; want %d, %d, %d",
+					s.PodsScanned, s.StalePods, s.Restarted, n, stale*podsPerWorkload, stale)
+			}
+		}
+		return nil
+	}
+
+	logf("Measuring at %d pods: warm-up; load average %s", n, loadAverage())
+	for _, mode := range []string{modeList, modeScan} {
+		res, _, err := h.child(ctx, mode)
+		if err != nil {
+			return r, err
+		}
+		if err := check(res, mode); err != nil {
+			return r, err
+		}
+	}
+
+	var lists, scans []childResult
+	var listRSS, scanRSS []int64
+	for rep := range reps {
+		order := []string{modeList, modeScan}
+		if rep%2 == 1 {
+			order = []string{modeScan, modeList}
+		}
+		for _, mode := range order {
+			res, rss, err := h.child(ctx, mode)
+			if err != nil {
+				return r, err
+			}
+			if err := check(res, mode); err != nil {
+				return r, err
+			}
+			if mode == modeList {
+				lists, listRSS = append(lists, res), append(listRSS, rss)
+			} else {
+				scans, scanRSS = append(scans, res), append(scanRSS, rss)
+			}
+			logf("  rep %d %-4s %7.3f s  peak RSS %6.1f MiB  (%d requests, %.1f MiB read, %d GCs)", rep+1, mode, res.Seconds,
+				float64(rss)/1024, total(res.Requests), float64(res.ResponseBytes)/(1<<20), res.NumGC)
+		}
+	}
+	r.List = median(mapped(lists, func(c childResult) time.Duration { return secondsOf(c.Seconds) }))
+	r.Scan = median(mapped(scans, func(c childResult) time.Duration { return secondsOf(c.Seconds) }))
+	r.ListRSS, r.ScanRSS = median(listRSS), median(scanRSS)
+	r.PodPages = median(mapped(scans, func(c childResult) time.Duration { return secondsOf(c.PagesSeconds) }))
+	r.ListRequests = median(mapped(scans, func(c childResult) int { return c.Requests["LIST pods"] }))
+	r.OwnerReads = median(mapped(scans, func(c childResult) int { return countPrefix(c.Requests, "GET ") }))
+	r.BytesPerPod = median(mapped(lists, func(c childResult) float64 { return float64(c.ResponseBytes) / float64(n) }))
+	r.ListAllocPod = median(mapped(lists, func(c childResult) float64 { return float64(c.AllocBytes) / float64(n) }))
+	r.ScanAllocPod = median(mapped(scans, func(c childResult) float64 { return float64(c.AllocBytes) / float64(n) }))
+	r.ListGCs = median(mapped(lists, func(c childResult) uint32 { return c.NumGC }))
+	r.ScanGCs = median(mapped(scans, func(c childResult) uint32 { return c.NumGC }))
+	logf("At %d pods: LIST %.3f s, scan %.3f s (%.2fx), scan peak RSS %.1f MiB; scan requests %v",
+		n, r.List.Seconds(), r.Scan.Seconds(), r.Scan.Seconds()/r.List.Seconds(), float64(r.ScanRSS)/1024, scans[0].Requests)
+
+	if n > h.cfg.realRunsUpTo {
+		logf("Skipping the real runs at %d pods (--real-runs-up-to %d)", n, h.cfg.realRunsUpTo)
+		return r, nil
+	}
+	if err := h.realRuns(ctx, cl, &r); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// realRuns measures the writes of a real run and of a second one after the
+// restarted Deployments settled, then removes the restarter's markers so the
+// next size starts from the same state.
+func (h *harness) realRuns(ctx context.Context, cl *cluster, r *row) error {
+	logf("Real run at %d pods", r.Pods)
+	first, _, err := h.child(ctx, modeRun)
+	if err != nil {
+		return err
+	}
+	r.RealRuns, r.Writes, r.RunSeconds = true, first.Writes, secondsOf(first.Seconds)
+	logf("  first run: %.3f s, %d writes (%v...), %d restarted", first.Seconds, first.Writes, first.WriteLog, first.Summary.Restarted)
+	if got := first.Requests["PATCH deployments"]; got != first.Writes {
+		return fmt.Errorf("the first real run made %d writes, of which %d Deployment patches: %v", first.Writes, got, first.Requests)
+	}
+	if first.Summary.Restarted != r.Stale {
+		return fmt.Errorf("the first real run restarted %d workloads, want %d", first.Summary.Restarted, r.Stale)
+	}
+	marked, err := cl.markedDeployments(ctx)
+	if err != nil {
+		return err
+	}
+	want := cl.expectedStale()
+	if err := sameKeys(marked, want); err != nil {
+		return fmt.Errorf("after the first real run: %w", err)
+	}
+	// No controller rolls the patched Deployments out: make them look
+	// rolled out, with the stale pods still there.
+	if err := cl.forEach(ctx, marked, cl.settle); err != nil {
+		return err
+	}
+	second, _, err := h.child(ctx, modeRun)
+	if err != nil {
+		return err
+	}
+	r.WritesAgain = second.Writes
+	logf("  second run: %.3f s, %d writes %v, %d not converging, %d pending, %d restarted",
+		second.Seconds, second.Writes, second.WriteLog, second.Summary.NotConverging, second.Summary.Pending, second.Summary.Restarted)
+	// No loops: every restarted workload is now pending (its old pods look
+	// like they are leaving) or not converging, never restarted again.
+	if s := second.Summary; s.Restarted != 0 || s.NotConverging+s.Pending != len(want) {
+		return fmt.Errorf("the second real run restarted %d workloads and reported %d not converging and %d pending, want 0 and %d in all",
+			s.Restarted, s.NotConverging, s.Pending, len(want))
+	}
+	logf("  removing the markers of %d Deployments", len(marked))
+	return cl.forEach(ctx, marked, cl.unmark)
+}
+
+// child runs one measurement in a child process and returns its result and
+// its peak RSS in KiB.
+func (h *harness) child(ctx context.Context, mode string) (childResult, int64, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return childResult{}, 0, err
+	}
+	cmd := exec.CommandContext(ctx, self, "--child", mode, "--page-size", fmt.Sprint(h.cfg.pageSize),
+		"--module-version", h.cfg.moduleVersion)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+h.kubeconfig)
+	var stdout bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return childResult{}, 0, fmt.Errorf("child %s: %w", mode, err)
+	}
+	var res childResult
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		return childResult{}, 0, fmt.Errorf("child %s printed %q: %w", mode, stdout.String(), err)
+	}
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return childResult{}, 0, errors.New("no resource usage of the child process on this platform")
+	}
+	return res, ru.Maxrss, nil // KiB on Linux
+}
+
+func sameKeys(got map[string]*appsv1.Deployment, want map[string]bool) error {
+	var extra, missing []string
+	for k := range got {
+		if !want[k] {
+			extra = append(extra, k)
+		}
+	}
+	for k := range want {
+		if _, ok := got[k]; !ok {
+			missing = append(missing, k)
+		}
+	}
+	if len(extra)+len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("restarted Deployments differ from the stale ones: %d not stale but restarted %v, %d stale but not restarted %v",
+		len(extra), head(extra), len(missing), head(missing))
+}
+
+func head(s []string) []string {
+	if len(s) > 5 {
+		return s[:5]
+	}
+	return s
+}
+
+func mapped[T, U any](s []T, f func(T) U) []U {
+	out := make([]U, len(s))
+	for i, v := range s {
+		out[i] = f(v)
+	}
+	return out
+}
+
+func secondsOf(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+func total(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func countPrefix(m map[string]int, prefix string) int {
+	n := 0
+	for k, v := range m {
+		if strings.HasPrefix(k, prefix) {
+			n += v
+		}
+	}
+	return n
+}
+
+// loadAverage is the 1, 5 and 15 minute load average from /proc/loadavg.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// sourceState names the commit measured and whether the restarter's code
+// differs from it.
+func sourceState() string {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		return "commit unknown"
+	}
+	head, err := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "commit unknown"
+	}
+	state := "commit " + strings.TrimSpace(string(head))
+	dirty, err := exec.Command("git", "-C", root, "status", "--porcelain", "--", "pkg/restarter", "pkg/sidecarmode").Output()
+	if err == nil && len(bytes.TrimSpace(dirty)) > 0 {
+		state += " with uncommitted changes in pkg/restarter or pkg/sidecarmode"
+	}
+	return state
+}
+
+func numCPU() int { return runtime.NumCPU() }
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "unknown host"
+	}
+	return h
+}
