@@ -454,19 +454,19 @@ func TestAdvice(t *testing.T) {
 			name: "native now: remove",
 			in:   Input{Kind: "Job", Meta: nativePod(nil, nil).meta, Spec: nativePod(nil, nil, app(quitCall)).spec, Decision: native},
 			id:   IDQuitQuitQuit,
-			want: []string{"The pod's istio-proxy is a native sidecar: it stops by itself", "Remove the call."},
+			want: []string{"The pod's istio-proxy is a native sidecar: it stops by itself", "Remove the call to /quitquitquit."},
 		},
 		{
 			name: "after the switch: remove then",
 			in:   Input{Kind: "Job", Meta: regularPod(nil, false, nil).meta, Spec: regularPod(nil, false, nil, app(quitCall)).spec, Decision: native},
 			id:   IDQuitQuitQuit,
-			want: []string{"After the switch istio-proxy is a native sidecar", "Remove the call once the workload's pods run with native sidecars."},
+			want: []string{"After the switch istio-proxy is a native sidecar", "Remove the call to /quitquitquit once the workload's pods run with native sidecars."},
 		},
 		{
 			name: "native now, regular target: keep",
 			in:   Input{Kind: "Job", Meta: nativePod(nil, nil).meta, Spec: nativePod(nil, nil, app(quitCall)).spec, Decision: compat22},
 			id:   IDQuitQuitQuit,
-			want: []string{"is a native sidecar now", "keep it until the workload stays native"},
+			want: []string{"is a native sidecar now", "Keep this workaround: under the target istio-proxy is a regular container again."},
 		},
 		{
 			name: "pod-level 1337 names the app containers too",
@@ -495,6 +495,18 @@ func TestAdvice(t *testing.T) {
 			in:   Input{Kind: "CronJob", Decision: gated},
 			id:   IDJobRegularSidecar,
 			want: []string{"The cluster gate turned native sidecars off", "oldest node runs v1.28.3", "upgrade the nodes whose kubelet is older than 1.29"},
+		},
+		{
+			name: "kubelet gate, pinned",
+			in:   Input{Kind: "CronJob", Meta: template(pinnedAnn, nil).meta, Decision: gated},
+			id:   IDJobRegularSidecar,
+			want: []string{"upgrade the nodes whose kubelet is older than 1.29, and remove the sidecar.istio.io/nativeSidecar: \"false\" override."},
+		},
+		{
+			name: "regular release, pinned",
+			in:   Input{Kind: "CronJob", Meta: template(pinnedAnn, nil).meta, Decision: regular},
+			id:   IDJobRegularSidecar,
+			want: []string{"move to a target with native sidecars and remove the sidecar.istio.io/nativeSidecar: \"false\" override."},
 		},
 		{
 			name: "regular release",

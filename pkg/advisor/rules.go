@@ -32,7 +32,7 @@ func (c checker) quitQuitQuit(when When) []Finding {
 					Field: fmt.Sprintf("%s[%d]", fl.field, i), Value: v,
 					Advice: c.nativeAdvice(when,
 						"it stops by itself once the app containers have finished, so the call to /quitquitquit is unnecessary",
-						"remove the call"),
+						"remove the call to /quitquitquit"),
 				})
 			}
 		}
@@ -115,13 +115,13 @@ func (c checker) holdIgnored(when When) []Finding {
 		return nil
 	case set:
 		f.Field, f.Value = annotationField(AnnotationProxyConfig), "holdApplicationUntilProxyStarts: true"
-		f.Advice = c.nativeAdvice(when, fact, "remove it from the annotation")
+		f.Advice = c.nativeAdvice(when, fact, "remove holdApplicationUntilProxyStarts from proxy.istio.io/config")
 	case holdHook(c.in.Spec) != "":
 		f.Container, f.Field, f.Value = sidecarmode.ProxyContainerName, "lifecycle.postStart.exec.command", holdHook(c.in.Spec)
-		f.Advice = c.nativeAdvice(when, fact, "remove the setting (mesh-wide or proxy.istio.io/config) once no pod needs it")
+		f.Advice = c.nativeAdvice(when, fact, "remove holdApplicationUntilProxyStarts where it is set (mesh-wide or proxy.istio.io/config) when no pod needs it")
 	case c.in.MeshHoldApplication:
 		f.Field, f.Value = "meshConfig.defaultConfig.holdApplicationUntilProxyStarts", "true"
-		f.Advice = c.nativeAdvice(when, fact, "remove the mesh-wide setting once no pod runs a regular sidecar")
+		f.Advice = c.nativeAdvice(when, fact, "remove the mesh-wide holdApplicationUntilProxyStarts when no pod runs a regular sidecar")
 	default:
 		return nil
 	}
@@ -188,15 +188,22 @@ func (c checker) jobRegularSidecar(when When) []Finding {
 	default:
 		f.Field, f.Value = "target", d.Target()
 	}
+	const unpin = `remove the sidecar.istio.io/nativeSidecar: "false" override`
 	var action string
 	switch {
-	case pinned:
-		action = `remove the sidecar.istio.io/nativeSidecar: "false" override so its pods get a native sidecar`
 	case c.after == sidecarmode.Native:
 		action = "this pod predates the switch to native sidecars; the next pods of the Job get a native sidecar, so recreate the Job if this one must finish"
+	case pinned && d.DefaultType == sidecarmode.Native:
+		action = unpin + " so its pods get a native sidecar"
 	case d.NativeUnsupported:
 		action = fmt.Sprintf("the cluster gate turned native sidecars off (%s): upgrade the nodes whose kubelet is older than 1.%d",
 			d.Reason, sidecarmode.MinNativeKubeletMinor)
+		if pinned {
+			action += ", and " + unpin
+		}
+	case pinned:
+		action = fmt.Sprintf("the target injects regular containers by default (%s): move to a target with native sidecars and %s",
+			d.Reason, unpin)
 	default:
 		action = fmt.Sprintf(`the target injects regular containers by default (%s): move to a target with native sidecars, or annotate the pod template sidecar.istio.io/nativeSidecar: "true"`,
 			d.Reason)
@@ -207,10 +214,10 @@ func (c checker) jobRegularSidecar(when When) []Finding {
 
 // optOutReview lists a pod template pinned to regular containers.
 func (c checker) optOutReview(when When) Finding {
-	advice := `sidecar.istio.io/nativeSidecar: "false" pins regular containers while the target's default is native sidecars: ` +
+	advice := "pinned to regular containers while the target's default is native sidecars: " +
 		"keep the pin only if the workload still needs regular containers"
 	if c.in.Decision.DefaultType != sidecarmode.Native {
-		advice = `sidecar.istio.io/nativeSidecar: "false" pins regular containers; the target's default is regular too, ` +
+		advice = "pinned to regular containers; the target's default is regular too, " +
 			"so the pin changes nothing yet: revisit it before native sidecars become the default"
 	}
 	return Finding{
@@ -231,7 +238,7 @@ func (c checker) nativeAdvice(when When, fact, action string) string {
 			sentence(action+" once the workload's pods run with native sidecars")
 	case c.after != sidecarmode.Native:
 		return sentence("the pod's istio-proxy is a native sidecar now: "+fact) + " " +
-			sentence("but the target injects a regular container again: keep it until the workload stays native")
+			sentence("keep this workaround: under the target istio-proxy is a regular container again")
 	default:
 		return sentence("the pod's istio-proxy is a native sidecar: "+fact) + " " + sentence(action)
 	}
