@@ -6,6 +6,8 @@
 // Subcommands:
 //
 //	inspect   read manifests offline and report each pod spec's proxy
+//	status    show each workload's proxy in the cluster and what the operator would do
+//	advise    find workarounds native sidecars make unnecessary, and Jobs that need them
 //
 // The decisions come from pkg/sidecarmode, the same code the operator uses.
 package main
@@ -27,6 +29,8 @@ type command struct {
 // commands lists the subcommands in the order help shows them.
 var commands = []command{
 	{name: "inspect", summary: "Report the istio-proxy of every pod spec in manifests, offline", run: runInspect},
+	{name: "status", summary: "Show each workload's istio-proxy in the cluster and what the operator would do", run: runStatus},
+	{name: "advise", summary: "Find workarounds native sidecars make unnecessary, and workloads that need them", run: runAdvise},
 }
 
 func main() {

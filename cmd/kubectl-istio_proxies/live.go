@@ -1,0 +1,391 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/istio-module/operator/api/v1alpha2"
+	"github.com/istio-module/operator/pkg/restarter"
+	"github.com/istio-module/operator/pkg/sidecarmode"
+)
+
+// Reading a live cluster: the connection flags, the target as the operator
+// would decide it there, paged pod listing, and finding a pod's workload.
+
+// controlPlaneNamespace is skipped by the cluster-wide scans, as by the
+// operator's restarter, unless it is asked for with -n.
+const controlPlaneNamespace = restarter.DefaultControlPlaneNamespace
+
+// podPageSize is how many pods one List request returns.
+const podPageSize = 500
+
+// connFlags are the flags that pick the cluster and the namespaces.
+type connFlags struct {
+	kubeconfig    string
+	context       string
+	namespace     string
+	allNamespaces bool
+}
+
+func (c *connFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)")
+	fs.StringVar(&c.context, "context", "", "kubeconfig context to use (default: the current context)")
+	fs.StringVar(&c.namespace, "n", "", "only this namespace")
+	fs.StringVar(&c.namespace, "namespace", "", "same as -n")
+	fs.BoolVar(&c.allNamespaces, "A", false, "all namespaces (the default)")
+	fs.BoolVar(&c.allNamespaces, "all-namespaces", false, "same as -A")
+}
+
+func (c connFlags) validate() error {
+	if c.namespace != "" && c.allNamespaces {
+		return errors.New("give either -n NAMESPACE or -A, not both")
+	}
+	return nil
+}
+
+// scheme knows the built-in kinds and the Istio CR.
+func newScheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	if err := v1alpha2.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// newClient connects to the cluster the way kubectl does: --kubeconfig,
+// else $KUBECONFIG (a list of files), else ~/.kube/config; --context, else
+// the current context. The client reads from the API server, uncached.
+func newClient(c connFlags) (client.Client, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if c.kubeconfig != "" {
+		rules.ExplicitPath = c.kubeconfig
+	}
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: c.context}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("load kubeconfig: %w", err)
+	}
+	// One Get per owner of a pod: client-go's default of 5/s would crawl.
+	cfg.QPS, cfg.Burst = 50, 100
+	scheme, err := newScheme()
+	if err != nil {
+		return nil, err
+	}
+	cl, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", cfg.Host, err)
+	}
+	return cl, nil
+}
+
+// targetFlags are inspect's target flags, shared by every command.
+type targetFlags struct {
+	moduleVersion     string
+	compatibilityMode bool
+	minKubeletVersion string
+	istioVersion      string
+	defaultType       string
+}
+
+func (t *targetFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&t.moduleVersion, "module-version", "", "module release whose target to check against, e.g. 1.30.0 (default: this build's)")
+	fs.BoolVar(&t.compatibilityMode, "compatibility-mode", false, "with --module-version: the Istio CR sets compatibilityMode: true")
+	fs.StringVar(&t.minKubeletVersion, "min-kubelet-version", "", "with --module-version: the oldest kubelet of the cluster, e.g. v1.28.3 (below 1.29 native sidecars cannot run)")
+	fs.StringVar(&t.istioVersion, "istio-version", "", "target Istio version, e.g. 1.30.2 (with --default-type)")
+	fs.StringVar(&t.defaultType, "default-type", "", "with --istio-version: default container type, native or regular")
+}
+
+// decision is the target from the flags alone, as inspect makes it.
+func (t targetFlags) decision(set map[string]bool) (sidecarmode.Decision, error) {
+	return inspectOptions{
+		moduleVersion:     t.moduleVersion,
+		compatibilityMode: t.compatibilityMode,
+		minKubeletVersion: t.minKubeletVersion,
+		istioVersion:      t.istioVersion,
+		defaultType:       t.defaultType,
+	}.decision(set)
+}
+
+// target is the decision and where its inputs came from; its JSON form is
+// the "target" of the commands' output.
+type target struct {
+	Decision sidecarmode.Decision `json:"-"`
+
+	ModuleVersion     string `json:"moduleVersion,omitempty"`
+	IstioVersion      string `json:"istioVersion"`
+	DefaultType       string `json:"defaultType"`
+	CompatibilityMode bool   `json:"compatibilityMode"`
+	// IstioCR is "namespace/name" of the Istio CR compatibilityMode was read
+	// from, when it was.
+	IstioCR           string `json:"istioCR,omitempty"`
+	MinKubeletVersion string `json:"minKubeletVersion,omitempty"`
+	NativeUnsupported bool   `json:"nativeUnsupported"`
+	Reason            string `json:"reason"`
+}
+
+func newTarget(d sidecarmode.Decision, t targetFlags) target {
+	return target{
+		Decision:          d,
+		ModuleVersion:     d.ModuleVersion,
+		IstioVersion:      d.IstioVersion,
+		DefaultType:       string(d.DefaultType),
+		CompatibilityMode: d.CompatibilityVersion != "",
+		MinKubeletVersion: t.minKubeletVersion,
+		NativeUnsupported: d.NativeUnsupported,
+		Reason:            d.Reason,
+	}
+}
+
+// liveTarget decides the target as the operator's reconciler would on this
+// cluster, unless the flags say otherwise: compatibilityMode from the oldest
+// Istio CR (when --compatibility-mode is not given) and the kubelet gate from
+// the nodes (when --min-kubelet-version is not given). With --istio-version
+// and --default-type the flags are the whole target. What cannot be read is
+// reported on warn and left at its default.
+func liveTarget(ctx context.Context, c client.Client, t targetFlags, set map[string]bool, warn io.Writer) (target, error) {
+	byIstio := set["istio-version"] || set["default-type"]
+	cr := ""
+	if !byIstio && !set["compatibility-mode"] {
+		istio, err := oldestIstio(ctx, c)
+		switch {
+		case err != nil:
+			fmt.Fprintf(warn, "warning: %v; assuming compatibilityMode: false (give --compatibility-mode to set it)\n", err)
+		case istio != nil:
+			t.compatibilityMode = istio.Spec.CompatibilityMode
+			cr = istio.Namespace + "/" + istio.Name
+		}
+	}
+	if !byIstio && !set["min-kubelet-version"] {
+		v, err := lowestKubelet(ctx, c)
+		if err != nil {
+			fmt.Fprintf(warn, "warning: %v; the kubelet gate is not checked (give --min-kubelet-version to set it)\n", err)
+		}
+		t.minKubeletVersion = v
+	}
+	d, err := t.decision(set)
+	if err != nil {
+		return target{}, err
+	}
+	tg := newTarget(d, t)
+	tg.IstioCR = cr
+	return tg, nil
+}
+
+// oldestIstio returns the Istio CR the operator follows: the oldest, ties
+// broken by namespace and name. nil when there is none or the CRD is not
+// installed.
+func oldestIstio(ctx context.Context, c client.Client) (*v1alpha2.Istio, error) {
+	var list v1alpha2.IstioList
+	if err := c.List(ctx, &list); err != nil {
+		if meta.IsNoMatchError(err) || apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("list Istio CRs: %w", err)
+	}
+	if len(list.Items) == 0 {
+		return nil, nil
+	}
+	sort.Slice(list.Items, func(a, b int) bool {
+		x, y := list.Items[a], list.Items[b]
+		if !x.CreationTimestamp.Equal(&y.CreationTimestamp) {
+			return x.CreationTimestamp.Before(&y.CreationTimestamp)
+		}
+		if x.Namespace != y.Namespace {
+			return x.Namespace < y.Namespace
+		}
+		return x.Name < y.Name
+	})
+	return &list.Items[0], nil
+}
+
+// lowestKubelet is sidecarmode.LowestKubeletVersion over the nodes.
+func lowestKubelet(ctx context.Context, c client.Client) (string, error) {
+	var versions []string
+	cont := ""
+	for {
+		var nodes corev1.NodeList
+		opts := []client.ListOption{client.Limit(podPageSize)}
+		if cont != "" {
+			opts = append(opts, client.Continue(cont))
+		}
+		if err := c.List(ctx, &nodes, opts...); err != nil {
+			return "", fmt.Errorf("list nodes: %w", err)
+		}
+		for _, n := range nodes.Items {
+			versions = append(versions, n.Status.NodeInfo.KubeletVersion)
+		}
+		if cont = nodes.Continue; cont == "" {
+			return sidecarmode.LowestKubeletVersion(versions), nil
+		}
+	}
+}
+
+// meshHoldApplication reads defaultConfig.holdApplicationUntilProxyStarts
+// from the mesh config (ConfigMap istio in the control plane's namespace).
+// false when there is no such ConfigMap.
+func meshHoldApplication(ctx context.Context, c client.Client) (bool, error) {
+	var cm corev1.ConfigMap
+	if err := c.Get(ctx, client.ObjectKey{Namespace: controlPlaneNamespace, Name: "istio"}, &cm); err != nil {
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("read the mesh config: %w", err)
+	}
+	var mesh struct {
+		DefaultConfig struct {
+			HoldApplicationUntilProxyStarts bool `json:"holdApplicationUntilProxyStarts"`
+		} `json:"defaultConfig"`
+	}
+	if err := yaml.Unmarshal([]byte(cm.Data["mesh"]), &mesh); err != nil {
+		return false, fmt.Errorf("read the mesh config in ConfigMap %s/istio: %w", controlPlaneNamespace, err)
+	}
+	return mesh.DefaultConfig.HoldApplicationUntilProxyStarts, nil
+}
+
+// listPods pages through the pods of namespace ("" for all) and hands each
+// one to fn. When the API server expires the continue token, it calls reset
+// and lists again from the start, so the caller's aggregation starts over.
+func listPods(ctx context.Context, c client.Client, namespace string, reset func(), fn func(*corev1.Pod) error) error {
+	const maxRestarts = 5
+	for restarts := 0; ; restarts++ {
+		err := listPodPages(ctx, c, namespace, fn)
+		if err == nil || restarts == maxRestarts || !(apierrors.IsResourceExpired(err) || apierrors.IsGone(err)) {
+			return err
+		}
+		reset()
+	}
+}
+
+func listPodPages(ctx context.Context, c client.Client, namespace string, fn func(*corev1.Pod) error) error {
+	cont := ""
+	for page := 1; ; page++ {
+		var pods corev1.PodList
+		opts := []client.ListOption{client.Limit(podPageSize)}
+		if namespace != "" {
+			opts = append(opts, client.InNamespace(namespace))
+		}
+		if cont != "" {
+			opts = append(opts, client.Continue(cont))
+		}
+		if err := c.List(ctx, &pods, opts...); err != nil {
+			return fmt.Errorf("list pods (page %d): %w", page, err)
+		}
+		for i := range pods.Items {
+			if err := fn(&pods.Items[i]); err != nil {
+				return err
+			}
+		}
+		if cont = pods.Continue; cont == "" {
+			return nil
+		}
+	}
+}
+
+// skipNamespace reports whether a cluster-wide scan skips the namespace.
+func skipNamespace(c connFlags, namespace string) bool {
+	return c.namespace == "" && namespace == controlPlaneNamespace
+}
+
+// workloadKey names a workload as the reports show it.
+type workloadKey struct {
+	Kind      string
+	Namespace string
+	Name      string
+}
+
+func (k workloadKey) less(o workloadKey) bool {
+	if k.Namespace != o.Namespace {
+		return k.Namespace < o.Namespace
+	}
+	if k.Kind != o.Kind {
+		return k.Kind < o.Kind
+	}
+	return k.Name < o.Name
+}
+
+// owners finds the workload of a pod the way the restarter does: its
+// controller, a ReplicaSet's Deployment, a Job's CronJob, or the pod itself.
+// Each owner is read once (metadata only).
+type owners struct {
+	c     client.Client
+	cache map[types.UID]workloadKey
+}
+
+func newOwners(c client.Client) *owners {
+	return &owners{c: c, cache: map[types.UID]workloadKey{}}
+}
+
+var (
+	gvkReplicaSet = schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "ReplicaSet"}
+	gvkJob        = batchv1.SchemeGroupVersion.WithKind("Job")
+)
+
+func (o *owners) workloadOf(ctx context.Context, pod *corev1.Pod) (workloadKey, error) {
+	ref := metav1.GetControllerOfNoCopy(pod)
+	if ref == nil {
+		return workloadKey{Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name}, nil
+	}
+	direct := workloadKey{Kind: ref.Kind, Namespace: pod.Namespace, Name: ref.Name}
+	group := ""
+	if gv, err := schema.ParseGroupVersion(ref.APIVersion); err == nil {
+		group = gv.Group
+	}
+	var gvk schema.GroupVersionKind
+	switch {
+	case group == gvkReplicaSet.Group && ref.Kind == gvkReplicaSet.Kind:
+		gvk = gvkReplicaSet
+	case group == gvkJob.Group && ref.Kind == gvkJob.Kind:
+		gvk = gvkJob
+	default:
+		return direct, nil
+	}
+	if k, ok := o.cache[ref.UID]; ok {
+		return k, nil
+	}
+	obj := &metav1.PartialObjectMetadata{}
+	obj.SetGroupVersionKind(gvk)
+	err := o.c.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: ref.Name}, obj)
+	switch {
+	case apierrors.IsNotFound(err):
+		// Being garbage collected with its pods: report the direct owner.
+	case err != nil:
+		return workloadKey{}, fmt.Errorf("get %s %s/%s: %w", ref.Kind, pod.Namespace, ref.Name, err)
+	default:
+		if up := metav1.GetControllerOfNoCopy(obj); up != nil &&
+			(up.Kind == "Deployment" && gvk == gvkReplicaSet || up.Kind == "CronJob" && gvk == gvkJob) {
+			direct = workloadKey{Kind: up.Kind, Namespace: pod.Namespace, Name: up.Name}
+		}
+	}
+	o.cache[ref.UID] = direct
+	return direct, nil
+}
+
+// sortedKeys returns a set's members, sorted.
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

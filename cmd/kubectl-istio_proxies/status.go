@@ -1,0 +1,308 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/istio-module/operator/pkg/restarter"
+	"github.com/istio-module/operator/pkg/sidecarmode"
+)
+
+const statusUsage = `Show every workload with istio-proxy in the cluster: the proxy's layout and
+version, whether its pods are stale (must be replaced to match the target),
+and what the operator's restarter would do about it, and why.
+
+The workloads come from a paged scan of the Running pods, grouped by owner
+(a ReplicaSet's Deployment, a Job's CronJob, a bare Pod itself). The actions
+are the restarter's dry-run plan, the same code the operator runs: it lists
+only workloads that need something, so a workload it does not list has
+action None. The control plane's namespace (%s) is skipped unless given
+with -n.
+
+The target is this build's module version (%s) unless given with the same
+flags as inspect. As the operator does, compatibilityMode is read from the
+cluster's Istio CR (the oldest) unless --compatibility-mode is given, and the
+kubelet gate from the Nodes unless --min-kubelet-version is given.
+
+The connection is kubectl's: --kubeconfig, else $KUBECONFIG, else
+~/.kube/config; --context, else the current context.
+
+Usage:
+  kubectl istio-proxies status [-n NAMESPACE | -A] [target flags] [-o table|json]
+
+Examples:
+  kubectl istio-proxies status
+  kubectl istio-proxies status -n shop -o json
+  kubectl istio-proxies status --module-version 1.22.0 --compatibility-mode=false
+
+Flags:
+`
+
+// actionNone is the action of a workload the restarter's plan does not list.
+const actionNone = "None"
+
+// actionUnknown is the action when the plan could not be made.
+const actionUnknown = "Unknown"
+
+// statusRow is one workload of the status report; its JSON form is the -o
+// json output, whose keys are part of the command's interface.
+type statusRow struct {
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Pods counts its Running pods with a proxy.
+	Pods int `json:"pods"`
+	// Layouts and Versions are those seen among its pods.
+	Layouts  []string `json:"layouts"`
+	Versions []string `json:"versions"`
+	// ExpectedType is the container type expected for its pods ("" for
+	// gateways); several, joined by ",", only if its pods differ.
+	ExpectedType string   `json:"expectedType"`
+	Stale        bool     `json:"stale"`
+	StalePods    int      `json:"stalePods"`
+	Reasons      []string `json:"reasons"`
+	// Action is the restarter's (restarter.Action), or None or Unknown.
+	Action string `json:"action"`
+	Why    string `json:"why"`
+}
+
+// statusReport is the -o json output.
+type statusReport struct {
+	Target    target      `json:"target"`
+	Workloads []statusRow `json:"workloads"`
+}
+
+// statusAgg gathers the pods of one workload.
+type statusAgg struct {
+	pods, stale                 int
+	layouts, versions, expected map[string]bool
+	reasons                     map[string]bool
+	gateway                     bool
+}
+
+func runStatus(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	var (
+		conn   connFlags
+		tf     targetFlags
+		output string
+	)
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	conn.register(fs)
+	tf.register(fs)
+	fs.StringVar(&output, "o", "table", "output format: table or json")
+	fs.StringVar(&output, "output", "table", "same as -o")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stdout, statusUsage, controlPlaneNamespace, sidecarmode.ModuleVersion)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return 0
+		}
+		return fail(stderr, fmt.Errorf("%w (see 'kubectl istio-proxies status -h')", err))
+	}
+	if fs.NArg() > 0 {
+		return fail(stderr, fmt.Errorf("unexpected arguments %q", fs.Args()))
+	}
+	if output != "table" && output != "json" {
+		return fail(stderr, fmt.Errorf("unknown output format %q: use table or json", output))
+	}
+	if err := conn.validate(); err != nil {
+		return fail(stderr, err)
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if _, err := tf.decision(set); err != nil {
+		return fail(stderr, err) // flag errors before any connection
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	c, err := newClient(conn)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	tg, err := liveTarget(ctx, c, tf, set, stderr)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	report, planErr, err := statusOf(ctx, c, conn, tg)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if output == "json" {
+		err = writeStatusJSON(stdout, report)
+	} else {
+		err = writeStatusTable(stdout, report)
+	}
+	if err != nil {
+		return fail(stderr, fmt.Errorf("write output: %w", err))
+	}
+	if planErr != nil {
+		return fail(stderr, fmt.Errorf("the restarter's plan is incomplete: %w", planErr))
+	}
+	return 0
+}
+
+// statusOf scans the pods, asks the restarter for its dry-run plan and joins
+// the two. planErr is set when the plan could not be made, or only in part
+// (the report is still complete for what could be read).
+func statusOf(ctx context.Context, c client.Client, conn connFlags, tg target) (report statusReport, planErr, err error) {
+	d := tg.Decision
+	aggs := map[workloadKey]*statusAgg{}
+	own := newOwners(c)
+	err = listPods(ctx, c, conn.namespace, func() { aggs = map[workloadKey]*statusAgg{} }, func(pod *corev1.Pod) error {
+		if skipNamespace(conn, pod.Namespace) || pod.DeletionTimestamp != nil || pod.Status.Phase != corev1.PodRunning {
+			return nil
+		}
+		p := sidecarmode.Inspect(pod.ObjectMeta, pod.Spec)
+		if p.Layout == sidecarmode.LayoutNone && !p.Injected {
+			return nil
+		}
+		key, err := own.workloadOf(ctx, pod)
+		if err != nil {
+			return err
+		}
+		a, ok := aggs[key]
+		if !ok {
+			a = &statusAgg{layouts: map[string]bool{}, versions: map[string]bool{}, expected: map[string]bool{}, reasons: map[string]bool{}}
+			aggs[key] = a
+		}
+		a.pods++
+		a.layouts[string(p.Layout)] = true
+		if p.Version != "" {
+			a.versions[p.Version] = true
+		}
+		if p.Layout == sidecarmode.LayoutGateway {
+			a.gateway = true
+			return nil
+		}
+		a.expected[string(sidecarmode.ExpectedType(pod.Annotations, d))] = true
+		reasons := sidecarmode.StaleProxy(p, pod.Annotations, d)
+		if len(reasons) > 0 {
+			a.stale++
+		}
+		for _, r := range reasons {
+			a.reasons[r.Message] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return statusReport{}, nil, err
+	}
+
+	plan, planErr := restarter.New(c, nil, restarter.Options{DryRun: true}).Plan(ctx, d)
+	planned := map[workloadKey]restarter.WorkloadPlan{}
+	if plan != nil {
+		for _, wp := range plan.Workloads {
+			k := workloadKey{Kind: wp.Workload.Kind, Namespace: wp.Workload.Namespace, Name: wp.Workload.Name}
+			if conn.namespace != "" && k.Namespace != conn.namespace {
+				continue
+			}
+			planned[k] = wp
+		}
+	}
+
+	rows := make([]statusRow, 0, len(aggs))
+	for k, a := range aggs {
+		row := statusRow{
+			Kind: k.Kind, Namespace: k.Namespace, Name: k.Name,
+			Pods: a.pods, Layouts: sortedKeys(a.layouts), Versions: sortedKeys(a.versions),
+			ExpectedType: strings.Join(sortedKeys(a.expected), ","),
+			Stale:        a.stale > 0, StalePods: a.stale, Reasons: sortedKeys(a.reasons),
+		}
+		wp, ok := planned[k]
+		delete(planned, k)
+		switch {
+		case ok:
+			row.Action, row.Why = string(wp.Action), wp.Why
+		case plan == nil:
+			row.Action = actionUnknown
+		case a.gateway && a.stale == 0 && len(a.expected) == 0:
+			row.Action, row.Why = actionNone, "gateway: its proxy is the workload, not a sidecar; the restarter leaves gateways alone"
+		case a.stale > 0:
+			// The plan's own scan saw no stale pod: the pods changed in between.
+			row.Action, row.Why = actionNone, "not in the restarter's plan (its pods changed during the scan?)"
+		default:
+			row.Action, row.Why = actionNone, "the proxy matches the target"
+		}
+		rows = append(rows, row)
+	}
+	// Workloads the plan lists without a Running pod with a proxy now, e.g.
+	// a rollout the operator started whose new pods are not Running yet.
+	for k, wp := range planned {
+		rows = append(rows, statusRow{
+			Kind: k.Kind, Namespace: k.Namespace, Name: k.Name,
+			Pods: wp.StalePods, Layouts: layoutStrings(wp.Layouts), Versions: nonNil(wp.ProxyVersions),
+			Stale: wp.StalePods > 0, StalePods: wp.StalePods, Reasons: nonNil(wp.Reasons),
+			Action: string(wp.Action), Why: wp.Why,
+		})
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		return workloadKey{rows[i].Kind, rows[i].Namespace, rows[i].Name}.less(workloadKey{rows[j].Kind, rows[j].Namespace, rows[j].Name})
+	})
+	return statusReport{Target: tg, Workloads: rows}, planErr, nil
+}
+
+func layoutStrings(ls []sidecarmode.Layout) []string {
+	out := make([]string, 0, len(ls))
+	for _, l := range ls {
+		out = append(out, string(l))
+	}
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func writeStatusJSON(w io.Writer, r statusReport) error {
+	if r.Workloads == nil {
+		r.Workloads = []statusRow{}
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// writeStatusTable writes the target, then one line per workload. STALE is
+// "no" or "<stale>/<pods>".
+func writeStatusTable(w io.Writer, r statusReport) error {
+	if _, err := fmt.Fprintf(w, "Target: %s (%s)\n\n", r.Target.Reason, r.Target.Decision.Target()); err != nil {
+		return err
+	}
+	if len(r.Workloads) == 0 {
+		_, err := fmt.Fprintln(w, "No workloads with istio-proxy found.")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+	fmt.Fprintln(tw, "KIND\tNAMESPACE\tNAME\tPODS\tLAYOUT\tVERSION\tEXPECTED\tSTALE\tACTION\tWHY")
+	for _, row := range r.Workloads {
+		stale := "no"
+		if row.Stale {
+			stale = fmt.Sprintf("%d/%d", row.StalePods, row.Pods)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			row.Kind, row.Namespace, row.Name, row.Pods, cell(strings.Join(row.Layouts, ",")),
+			cell(strings.Join(row.Versions, ",")), cell(row.ExpectedType), stale, row.Action, cell(row.Why))
+	}
+	return tw.Flush()
+}
