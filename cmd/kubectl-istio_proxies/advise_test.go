@@ -466,3 +466,43 @@ var _ = Describe("advise", func() {
 		Expect(os.WriteFile(injectedFile, []byte(b.String()), 0o644)).To(Succeed())
 	})
 })
+
+func TestInjects(t *testing.T) {
+	tests := []struct {
+		name     string
+		ns, tmpl map[string]string
+		want     bool
+	}{
+		{name: "namespace enabled", ns: map[string]string{"istio-injection": "enabled"}, want: true},
+		{name: "namespace with a revision", ns: map[string]string{"istio.io/rev": "canary"}, want: true},
+		{name: "pod label", tmpl: map[string]string{advisor.LabelInject: "true"}, want: true},
+		{name: "nothing", want: false},
+		{name: "pod opts out", ns: map[string]string{"istio-injection": "enabled"}, tmpl: map[string]string{advisor.LabelInject: "false"}, want: false},
+		{name: "namespace disabled wins over the pod label", ns: map[string]string{"istio-injection": "disabled"}, tmpl: map[string]string{advisor.LabelInject: "true"}, want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			g.Expect(injects(tt.ns, metav1.ObjectMeta{Labels: tt.tmpl})).To(Equal(tt.want))
+		})
+	}
+}
+
+func TestExcerpt(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{name: "short", in: "10.0.0.0/8", want: "10.0.0.0/8"},
+		{name: "newlines", in: "a\nb", want: "a b"},
+		{name: "long, no mark", in: strings.Repeat("z", 70), want: strings.Repeat("z", 20) + "…"},
+		{name: "mark within the head", in: "/quitquitquit" + strings.Repeat("z", 30), want: "/quitquitquit" + strings.Repeat("z", 7) + "…"},
+		{name: "mark kept in view", in: strings.Repeat("x", 30) + " /quitquitquit tail", want: "…xxxxxx /quitquitquit…"},
+		{name: "mark at the end", in: strings.Repeat("x", 30) + " /quitquitquit", want: "…xxxxxx /quitquitquit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			g.Expect(excerpt(tt.in, "quitquitquit", 20)).To(Equal(tt.want))
+		})
+	}
+}
