@@ -37,6 +37,21 @@ func TestTableFormat(t *testing.T) {
 	}))
 }
 
+func TestExperimentsTable(t *testing.T) {
+	g := NewWithT(t)
+	rows := []row{
+		{Pods: 1000, List: 200 * time.Millisecond},
+		{Pods: 10000, List: 2 * time.Second, Experiments: true, WatchList: 1900 * time.Millisecond, WatchListRSS: 48 * 1024,
+			OwnersSequential: 1500 * time.Millisecond, OwnersConcurrent: 500 * time.Millisecond},
+	}
+	var b strings.Builder
+	writeExperiments(&b, rows)
+	g.Expect(b.String()).To(Equal(
+		"| pods | bare LIST | streaming list | its peak RSS | owner reads, one at a time | owner reads, 16 in flight |\n" +
+			"|---:|---:|---:|---:|---:|---:|\n" +
+			"| 10k | 2.000 s | 1.900 s | 48.0 MiB | 1.500 s | 0.500 s |\n"))
+}
+
 func TestMedian(t *testing.T) {
 	g := NewWithT(t)
 	g.Expect(median([]int{5, 1, 3})).To(Equal(3))
@@ -75,19 +90,22 @@ func TestConfigParse(t *testing.T) {
 
 func TestDescribeRequest(t *testing.T) {
 	tests := []struct {
-		method, path, key string
-		write, podsList   bool
+		method, path    string
+		watch           bool
+		key             string
+		write, podsList bool
 	}{
-		{"GET", "/api/v1/pods", "LIST pods", false, true},
-		{"GET", "/api/v1/namespaces/bench-01", "GET namespaces", false, false},
-		{"GET", "/apis/apps/v1/namespaces/bench-01/replicasets/app-00001-x", "GET replicasets", false, false},
-		{"PATCH", "/apis/apps/v1/namespaces/bench-01/deployments/app-00001", "PATCH deployments", true, false},
-		{"POST", "/api/v1/namespaces/bench-01/pods/p/eviction", "POST pods/eviction", true, false},
-		{"GET", "/api/v1/namespaces/bench-01/pods", "LIST pods", false, true},
+		{"GET", "/api/v1/pods", false, "LIST pods", false, true},
+		{"GET", "/api/v1/pods", true, "WATCH pods", false, false},
+		{"GET", "/api/v1/namespaces/bench-01", false, "GET namespaces", false, false},
+		{"GET", "/apis/apps/v1/namespaces/bench-01/replicasets/app-00001-x", false, "GET replicasets", false, false},
+		{"PATCH", "/apis/apps/v1/namespaces/bench-01/deployments/app-00001", false, "PATCH deployments", true, false},
+		{"POST", "/api/v1/namespaces/bench-01/pods/p/eviction", false, "POST pods/eviction", true, false},
+		{"GET", "/api/v1/namespaces/bench-01/pods", false, "LIST pods", false, true},
 	}
 	for _, tt := range tests {
 		g := NewWithT(t)
-		key, write, podsList := describeRequest(tt.method, tt.path)
+		key, write, podsList := describeRequest(tt.method, tt.path, tt.watch)
 		g.Expect([]any{key, write, podsList}).To(Equal([]any{tt.key, tt.write, tt.podsList}), tt.path)
 	}
 }

@@ -64,6 +64,8 @@ type childResult struct {
 	// AllocBytes is what the measured operation allocated on the Go heap.
 	AllocBytes uint64 `json:"allocBytes"`
 	NumGC      uint32 `json:"numGC"`
+	// ConcurrentSeconds is the concurrent pass of modeOwners.
+	ConcurrentSeconds float64 `json:"concurrentSeconds,omitempty"`
 	// Summary is the restarter's summary (scan and run modes).
 	Summary *summaryCounts `json:"summary,omitempty"`
 }
@@ -81,7 +83,7 @@ type summaryCounts struct {
 
 // runChildMode is the main of a child process: it measures one operation
 // against the cluster of $KUBECONFIG and prints a childResult.
-func runChildMode(ctx context.Context, mode string, pageSize int64, moduleVersion string) error {
+func runChildMode(ctx context.Context, mode string, pageSize int64, moduleVersion string, workloads, namespaces int) error {
 	ctrl.SetLogger(logr.Discard())
 	// The configuration the operator's manager uses (cmd/main.go):
 	// kubeconfig, no client-side rate limit.
@@ -98,6 +100,10 @@ func runChildMode(ctx context.Context, mode string, pageSize int64, moduleVersio
 		res, err = measureList(ctx, cfg, counter, pageSize)
 	case modeScan, modeRun:
 		res, err = measureRestarter(ctx, cfg, counter, mode, pageSize, moduleVersion)
+	case modeWatchList:
+		res, err = measureWatchList(ctx, cfg, counter)
+	case modeOwners:
+		res, err = measureOwners(ctx, cfg, counter, workloads, namespaces)
 	default:
 		err = fmt.Errorf("unknown child mode %q", mode)
 	}
@@ -225,7 +231,7 @@ type requestCounter struct {
 
 func (rc *requestCounter) wrap(next http.RoundTripper) http.RoundTripper {
 	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
-		key, isWrite, podsList := describeRequest(req.Method, req.URL.Path)
+		key, isWrite, podsList := describeRequest(req.Method, req.URL.Path, req.URL.Query().Get("watch") == "true")
 		rc.mu.Lock()
 		rc.requests[key]++
 		if isWrite {
@@ -291,9 +297,9 @@ func (b *countingBody) Close() error {
 }
 
 // describeRequest names a request by verb and resource, e.g. "LIST pods",
-// "GET replicasets", "PATCH deployments", and tells writes and LISTs of
-// pods apart.
-func describeRequest(method, path string) (key string, isWrite, podsList bool) {
+// "WATCH pods", "GET replicasets", "PATCH deployments", and tells writes and
+// LISTs of pods apart.
+func describeRequest(method, path string, isWatch bool) (key string, isWrite, podsList bool) {
 	parts := strings.Split(strings.Trim(path, "/"), "/")
 	switch {
 	case len(parts) >= 2 && parts[0] == "api":
@@ -315,7 +321,10 @@ func describeRequest(method, path string) (key string, isWrite, podsList bool) {
 		resource += "/" + parts[2]
 	}
 	verb := method
-	if method == http.MethodGet && !named {
+	switch {
+	case method == http.MethodGet && isWatch:
+		verb = "WATCH"
+	case method == http.MethodGet && !named:
 		verb = "LIST"
 	}
 	isWrite = method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch || method == http.MethodDelete

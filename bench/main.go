@@ -51,6 +51,8 @@ type config struct {
 	pageSize      int64
 	moduleVersion string
 	realRunsUpTo  int
+	experiments   bool
+	hold          bool
 }
 
 func main() {
@@ -58,6 +60,7 @@ func main() {
 		cfg         config
 		sizes, reps string
 		child       string
+		workloads   int
 	)
 	flag.StringVar(&sizes, "sizes", "1000,10000,50000", "numbers of pods to measure at, ascending; the cluster grows from one to the next")
 	flag.StringVar(&reps, "reps", "5,5,3", "repetitions per size (one number for all sizes, or one per size); the median is reported")
@@ -67,13 +70,16 @@ func main() {
 	flag.StringVar(&cfg.moduleVersion, "module-version", sidecarmode.ModuleVersion, "module version whose decision the restarter checks against")
 	flag.IntVar(&cfg.realRunsUpTo, "real-runs-up-to", 1_000_000, "measure the writes of real runs only at sizes up to this many pods")
 	flag.StringVar(&child, "child", "", "internal: run one measurement ("+modeList+", "+modeScan+" or "+modeRun+") against $KUBECONFIG")
+	flag.IntVar(&workloads, "workloads", 0, "internal: workloads in the cluster, for the "+modeOwners+" child")
+	flag.BoolVar(&cfg.experiments, "experiments", false, "also measure alternatives: a streaming list (watch with sendInitialEvents) and concurrent owner reads")
+	flag.BoolVar(&cfg.hold, "hold", false, "only create the pods of the largest size, print KUBECONFIG and keep the cluster until interrupted")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
 	if child != "" {
-		err = runChildMode(ctx, child, cfg.pageSize, cfg.moduleVersion)
+		err = runChildMode(ctx, child, cfg.pageSize, cfg.moduleVersion, workloads, cfg.namespaces)
 	} else {
 		err = cfg.parse(sizes, reps)
 		if err == nil {
@@ -151,6 +157,17 @@ func run(ctx context.Context, cfg config) (err error) {
 	}
 	h := &harness{cfg: cfg, kubeconfig: env.Kubeconfig}
 
+	if cfg.hold {
+		// For profiling by hand: the children run against $KUBECONFIG, e.g.
+		// `bench --child scan`.
+		if err := cl.growTo(ctx, cfg.sizes[len(cfg.sizes)-1]); err != nil {
+			return err
+		}
+		fmt.Println("KUBECONFIG=" + env.Kubeconfig)
+		logf("Holding the cluster with %d pods until interrupted", cl.workloads*podsPerWorkload)
+		<-ctx.Done()
+		return nil
+	}
 	started := time.Now()
 	var rows []row
 	for i, n := range cfg.sizes {
@@ -172,6 +189,10 @@ func run(ctx context.Context, cfg config) (err error) {
 	fmt.Println()
 	writeBreakdown(os.Stdout, rows)
 	fmt.Println()
+	if cfg.experiments {
+		writeExperiments(os.Stdout, rows)
+		fmt.Println()
+	}
 	for _, line := range targetLines(rows) {
 		fmt.Println("- " + line)
 	}
@@ -252,6 +273,11 @@ func (h *harness) measureSize(ctx context.Context, cl *cluster, n, reps int) (ro
 	logf("At %d pods: LIST %.3f s, scan %.3f s (%.2fx), scan peak RSS %.1f MiB; scan requests %v",
 		n, r.List.Seconds(), r.Scan.Seconds(), r.Scan.Seconds()/r.List.Seconds(), float64(r.ScanRSS)/1024, scans[0].Requests)
 
+	if h.cfg.experiments {
+		if err := h.experiments(ctx, cl, &r, reps); err != nil {
+			return r, err
+		}
+	}
 	if n > h.cfg.realRunsUpTo {
 		logf("Skipping the real runs at %d pods (--real-runs-up-to %d)", n, h.cfg.realRunsUpTo)
 		return r, nil
@@ -260,6 +286,40 @@ func (h *harness) measureSize(ctx context.Context, cl *cluster, n, reps int) (ro
 		return r, err
 	}
 	return r, nil
+}
+
+// experiments measures the alternatives to the restarter's reads: a
+// streaming list of all pods, and its owner reads one after the other and
+// concurrently.
+func (h *harness) experiments(ctx context.Context, cl *cluster, r *row, reps int) error {
+	var times []time.Duration
+	var rss []int64
+	for rep := range reps {
+		res, maxRSS, err := h.child(ctx, modeWatchList)
+		if err != nil {
+			return err
+		}
+		if res.Pods != r.Pods {
+			return fmt.Errorf("the streaming list saw %d pods, want %d", res.Pods, r.Pods)
+		}
+		times, rss = append(times, secondsOf(res.Seconds)), append(rss, maxRSS)
+		logf("  rep %d %-9s %7.3f s  peak RSS %6.1f MiB  (%.1f MiB read, %d GCs)", rep+1, modeWatchList, res.Seconds,
+			float64(maxRSS)/1024, float64(res.ResponseBytes)/(1<<20), res.NumGC)
+	}
+	r.Experiments = true
+	r.WatchList, r.WatchListRSS = median(times), median(rss)
+	var seq, conc []time.Duration
+	for range reps {
+		res, _, err := h.child(ctx, modeOwners, "--workloads", fmt.Sprint(cl.workloads))
+		if err != nil {
+			return err
+		}
+		seq, conc = append(seq, secondsOf(res.Seconds)), append(conc, secondsOf(res.ConcurrentSeconds))
+	}
+	r.OwnersSequential, r.OwnersConcurrent = median(seq), median(conc)
+	logf("  owner reads of %d stale workloads: %.3f s one after the other, %.3f s with %d in flight",
+		r.Stale, r.OwnersSequential.Seconds(), r.OwnersConcurrent.Seconds(), ownerConcurrency)
+	return nil
 }
 
 // realRuns measures the writes of a real run and of a second one after the
@@ -311,13 +371,14 @@ func (h *harness) realRuns(ctx context.Context, cl *cluster, r *row) error {
 
 // child runs one measurement in a child process and returns its result and
 // its peak RSS in KiB.
-func (h *harness) child(ctx context.Context, mode string) (childResult, int64, error) {
+func (h *harness) child(ctx context.Context, mode string, args ...string) (childResult, int64, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return childResult{}, 0, err
 	}
-	cmd := exec.CommandContext(ctx, self, "--child", mode, "--page-size", fmt.Sprint(h.cfg.pageSize),
-		"--module-version", h.cfg.moduleVersion)
+	args = append([]string{"--child", mode, "--page-size", fmt.Sprint(h.cfg.pageSize),
+		"--module-version", h.cfg.moduleVersion, "--namespaces", fmt.Sprint(h.cfg.namespaces)}, args...)
+	cmd := exec.CommandContext(ctx, self, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+h.kubeconfig)
 	var stdout bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, os.Stderr

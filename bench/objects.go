@@ -139,14 +139,11 @@ func appContainer(n workloadNames) corev1.Container {
 		Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080, Protocol: corev1.ProtocolTCP}},
 		Env: []corev1.EnvVar{
 			{Name: "LOG_LEVEL", Value: "info"},
-			{Name: "DB_HOST", Value: "postgres.data.svc.cluster.local"},
 		},
 		Resources: corev1.ResourceRequirements{
 			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
 			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")},
 		},
-		ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-			Path: "/ready", Port: intstr.FromInt32(8080)}}, PeriodSeconds: 10},
 	}
 }
 
@@ -262,17 +259,16 @@ func newPod(n workloadNames, s shape, rs *appsv1.ReplicaSet, j int, target strin
 		initName = "istio-validation"
 	}
 	status := `{"initContainers":["` + initName + `"],"containers":["istio-proxy"],` +
-		`"volumes":["workload-socket","credential-socket","workload-certs","istio-envoy","istio-data","istio-podinfo","istio-token","istiod-ca-cert"],` +
+		`"volumes":["workload-socket","workload-certs","istio-envoy","istio-data","istio-podinfo","istio-token","istiod-ca-cert"],` +
 		`"imagePullSecrets":null,"revision":"default"}`
 	if s.native() {
 		status = `{"initContainers":["` + initName + `","istio-proxy"],"containers":null,` +
-			`"volumes":["workload-socket","credential-socket","workload-certs","istio-envoy","istio-data","istio-podinfo","istio-token","istiod-ca-cert"],` +
+			`"volumes":["workload-socket","workload-certs","istio-envoy","istio-data","istio-podinfo","istio-token","istiod-ca-cert"],` +
 			`"imagePullSecrets":null,"revision":"default"}`
 	}
 	pod.Annotations[sidecarmode.AnnotationSidecarStatus] = status
 	pod.Annotations["istio.io/rev"] = "default"
 	pod.Annotations["kubectl.kubernetes.io/default-container"] = "app"
-	pod.Annotations["kubectl.kubernetes.io/default-logs-container"] = "app"
 	pod.Annotations["prometheus.io/path"] = "/stats/prometheus"
 	pod.Annotations["prometheus.io/port"] = "15020"
 	pod.Annotations["prometheus.io/scrape"] = "true"
@@ -304,7 +300,6 @@ func injectedVolumes() []corev1.Volume {
 	}
 	return []corev1.Volume{
 		empty("workload-socket"),
-		empty("credential-socket"),
 		empty("workload-certs"),
 		{Name: "istio-envoy", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}},
 		empty("istio-data"),
@@ -405,7 +400,6 @@ func proxyContainer(n workloadNames, image string, native bool) corev1.Container
 		},
 		VolumeMounts: []corev1.VolumeMount{
 			{Name: "workload-socket", MountPath: "/var/run/secrets/workload-spiffe-uds"},
-			{Name: "credential-socket", MountPath: "/var/run/secrets/credential-uds"},
 			{Name: "workload-certs", MountPath: "/var/run/secrets/workload-spiffe-credentials"},
 			{Name: "istiod-ca-cert", MountPath: "/var/run/secrets/istio"},
 			{Name: "istio-data", MountPath: "/var/lib/istio/data"},

@@ -35,6 +35,12 @@ type row struct {
 	RunSeconds   time.Duration // first real run
 	ListGCs      uint32
 	ScanGCs      uint32
+
+	// Experiments (--experiments), medians.
+	Experiments                        bool
+	WatchList                          time.Duration // streaming list of all pods
+	WatchListRSS                       int64         // its peak RSS, KiB
+	OwnersSequential, OwnersConcurrent time.Duration // owner reads of the stale workloads
 }
 
 // writeTable prints the benchmark's result table in markdown. Ratios of
@@ -71,6 +77,20 @@ func writeBreakdown(w io.Writer, rows []row) {
 		fmt.Fprintf(w, "| %s | %s | %s | %d | %d | %.0f B | %s | %s | %d / %d | %s |\n",
 			countLabel(r.Pods), seconds(r.PodPages), seconds(r.Scan-r.PodPages), r.ListRequests, r.OwnerReads,
 			r.BytesPerPod, kib(r.ListAllocPod), kib(r.ScanAllocPod), r.ListGCs, r.ScanGCs, run)
+	}
+}
+
+// writeExperiments prints what the alternatives to the restarter's reads
+// cost.
+func writeExperiments(w io.Writer, rows []row) {
+	fmt.Fprintf(w, "| pods | bare LIST | streaming list | its peak RSS | owner reads, one at a time | owner reads, %d in flight |\n", ownerConcurrency)
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|")
+	for _, r := range rows {
+		if !r.Experiments {
+			continue
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", countLabel(r.Pods), seconds(r.List), seconds(r.WatchList),
+			mib(r.WatchListRSS), seconds(r.OwnersSequential), seconds(r.OwnersConcurrent))
 	}
 }
 

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Experiments: what the alternatives to the restarter's current reads would
+// cost, measured like the rest (--experiments).
+const (
+	// modeWatchList streams all pods with a watch that sends the initial
+	// state (sendInitialEvents), one object at a time instead of pages.
+	modeWatchList = "watchlist"
+	// modeOwners reads the ReplicaSet and then the Deployment of every stale
+	// workload, as the plan does, once one after the other and once with
+	// ownerConcurrency reads in flight.
+	modeOwners = "owners"
+)
+
+// ownerConcurrency is how many owner reads modeOwners keeps in flight in
+// its concurrent pass.
+const ownerConcurrency = 16
+
+// measureWatchList streams all pods: the API server sends them as ADDED
+// events from its watch cache, then a bookmark that ends the initial state.
+func measureWatchList(ctx context.Context, cfg *rest.Config, counter *requestCounter) (childResult, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.ContentType = k8sruntime.ContentTypeProtobuf
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return childResult{}, err
+	}
+	if _, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{Limit: 1}); err != nil {
+		return childResult{}, fmt.Errorf("warm up: %w", err)
+	}
+	var res childResult
+	err = measure(counter, &res, func() error {
+		w, err := cs.CoreV1().Pods("").Watch(ctx, metav1.ListOptions{
+			SendInitialEvents:    ptr.To(true),
+			ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan,
+			AllowWatchBookmarks:  true,
+		})
+		if err != nil {
+			return err
+		}
+		defer w.Stop()
+		for ev := range w.ResultChan() {
+			switch ev.Type {
+			case watch.Added:
+				res.Pods++
+			case watch.Bookmark:
+				if m, err := metaOf(ev.Object); err == nil && m.GetAnnotations()[metav1.InitialEventsAnnotationKey] == "true" {
+					return nil
+				}
+			case watch.Error:
+				return fmt.Errorf("watch: %v", ev.Object)
+			}
+		}
+		return fmt.Errorf("the watch ended after %d pods without the end of the initial events", res.Pods)
+	})
+	return res, err
+}
+
+func metaOf(obj k8sruntime.Object) (metav1.Object, error) {
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return nil, fmt.Errorf("%T has no metadata", obj)
+	}
+	return m, nil
+}
+
+// measureOwners reads the owners of the stale workloads among the first
+// workloads, sequentially (Seconds) and concurrently (ConcurrentSeconds).
+func measureOwners(ctx context.Context, cfg *rest.Config, counter *requestCounter, workloads, namespaces int) (childResult, error) {
+	scheme := k8sruntime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return childResult{}, err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return childResult{}, err
+	}
+	var stale []workloadNames
+	for i := range workloads {
+		if shapeOf(i).stale() {
+			stale = append(stale, namesOf(i, namespaces))
+		}
+	}
+	read := func(n workloadNames) error {
+		var rs appsv1.ReplicaSet
+		if err := c.Get(ctx, client.ObjectKey{Namespace: n.namespace, Name: n.replicaSet}, &rs); err != nil {
+			return err
+		}
+		var d appsv1.Deployment
+		return c.Get(ctx, client.ObjectKey{Namespace: n.namespace, Name: metav1.GetControllerOf(&rs).Name}, &d)
+	}
+	if err := read(stale[0]); err != nil { // warm up
+		return childResult{}, fmt.Errorf("warm up: %w", err)
+	}
+	var res childResult
+	err = measure(counter, &res, func() error {
+		for _, n := range stale {
+			if err := read(n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	start := time.Now()
+	next := make(chan workloadNames)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var firstErr error
+	for range ownerConcurrency {
+		wg.Go(func() {
+			for n := range next {
+				if err := read(n); err != nil {
+					once.Do(func() { firstErr = err })
+				}
+			}
+		})
+	}
+	for _, n := range stale {
+		next <- n
+	}
+	close(next)
+	wg.Wait()
+	res.ConcurrentSeconds = time.Since(start).Seconds()
+	res.Pods = len(stale)
+	return res, firstErr
+}
