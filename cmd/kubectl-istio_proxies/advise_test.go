@@ -346,6 +346,7 @@ var _ = Describe("advise", func() {
 		code, stdout, stderr := runCmd("", "advise", "--kubeconfig", env.Kubeconfig, "-n", adviseNS, "-o", "json")
 		Expect(stderr).To(BeEmpty())
 		Expect(code).To(Equal(0))
+		GinkgoWriter.Print(stdout)
 		r := adviseJSON(stdout)
 		Expect(findingsByObject(r)).To(Equal(adviseExpected))
 		for _, o := range r.Objects {

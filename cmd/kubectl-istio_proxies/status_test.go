@@ -77,6 +77,7 @@ func statusFixtures(t sidecarmode.ContainerType) []fixture {
 func liveStatus(args ...string) statusReport {
 	GinkgoHelper()
 	code, stdout, stderr := runCmd("", append([]string{"status", "--kubeconfig", env.Kubeconfig, "-o", "json"}, args...)...)
+	GinkgoWriter.Print(stdout)
 	Expect(stderr).To(BeEmpty())
 	Expect(code).To(Equal(0))
 	var r statusReport
