@@ -507,3 +507,21 @@ func TestExcerpt(t *testing.T) {
 		})
 	}
 }
+
+// TestLiveDocsAdviseExample keeps the offline example of
+// docs/kubectl-istio-proxies-live.md equal to what the command prints.
+func TestLiveDocsAdviseExample(t *testing.T) {
+	g := NewWithT(t)
+	doc, err := os.ReadFile("../../docs/kubectl-istio-proxies-live.md")
+	g.Expect(err).NotTo(HaveOccurred())
+	const prompt = "```console\n$ kubectl istio-proxies advise -f cmd/kubectl-istio_proxies/testdata/advise/workloads.yaml\n"
+	_, block, ok := strings.Cut(string(doc), prompt)
+	g.Expect(ok).To(BeTrue(), "the doc has the example")
+	block, _, ok = strings.Cut(block, "```")
+	g.Expect(ok).To(BeTrue())
+
+	code, stdout, stderr := runCmd("", "advise", "-f", "testdata/advise/workloads.yaml")
+	g.Expect(stderr).To(BeEmpty())
+	g.Expect(code).To(Equal(0))
+	g.Expect(stdout).To(Equal(strings.ReplaceAll(block, "Module 1.30.0 ", "Module "+sidecarmode.ModuleVersion+" ")))
+}
