@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -245,27 +244,13 @@ func (r *IstioReconciler) delete(ctx context.Context, istio *v1alpha2.Istio) (ct
 	return ctrl.Result{}, nil
 }
 
-// oldestIstio returns the Istio CR in charge: the oldest, ties broken by
-// namespace and name so every replica agrees.
+// oldestIstio returns the Istio CR in charge (see v1alpha2.InCharge).
 func (r *IstioReconciler) oldestIstio(ctx context.Context) (*v1alpha2.Istio, error) {
 	var list v1alpha2.IstioList
 	if err := r.Client.List(ctx, &list); err != nil {
 		return nil, fmt.Errorf("list Istio CRs: %w", err)
 	}
-	if len(list.Items) == 0 {
-		return nil, nil
-	}
-	sort.Slice(list.Items, func(a, b int) bool {
-		x, y := list.Items[a], list.Items[b]
-		if !x.CreationTimestamp.Equal(&y.CreationTimestamp) {
-			return x.CreationTimestamp.Before(&y.CreationTimestamp)
-		}
-		if x.Namespace != y.Namespace {
-			return x.Namespace < y.Namespace
-		}
-		return x.Name < y.Name
-	})
-	return &list.Items[0], nil
+	return v1alpha2.InCharge(list.Items), nil
 }
 
 // decide gathers the cluster facts and asks sidecarmode for the Decision.

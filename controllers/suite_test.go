@@ -24,9 +24,8 @@ func TestControllers(t *testing.T) {
 }
 
 var (
-	env        *testenv.Env
-	istiod     *testenv.Istiod
-	stopIstiod context.CancelFunc
+	env    *testenv.Env
+	istiod *testenv.Istiod
 	// writes counts the manager's write requests (POST, PUT, PATCH, DELETE).
 	writes atomic.Int64
 )
@@ -35,11 +34,8 @@ var _ = BeforeSuite(func() {
 	var err error
 	env, err = testenv.StartCluster()
 	Expect(err).NotTo(HaveOccurred())
-	istiod, err = env.NewIstiod()
+	istiod, err = env.StartIstiod()
 	Expect(err).NotTo(HaveOccurred())
-	var ctx context.Context
-	ctx, stopIstiod = context.WithCancel(context.Background())
-	go istiod.Run(ctx)
 })
 
 var _ = ReportAfterEach(func(r SpecReport) {
@@ -49,9 +45,6 @@ var _ = ReportAfterEach(func(r SpecReport) {
 })
 
 var _ = AfterSuite(func() {
-	if stopIstiod != nil {
-		stopIstiod()
-	}
 	if env != nil {
 		Expect(env.Stop()).To(Succeed())
 	}

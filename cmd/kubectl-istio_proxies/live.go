@@ -202,20 +202,7 @@ func oldestIstio(ctx context.Context, c client.Client) (*v1alpha2.Istio, error) 
 		}
 		return nil, fmt.Errorf("list Istio CRs: %w", err)
 	}
-	if len(list.Items) == 0 {
-		return nil, nil
-	}
-	sort.Slice(list.Items, func(a, b int) bool {
-		x, y := list.Items[a], list.Items[b]
-		if !x.CreationTimestamp.Equal(&y.CreationTimestamp) {
-			return x.CreationTimestamp.Before(&y.CreationTimestamp)
-		}
-		if x.Namespace != y.Namespace {
-			return x.Namespace < y.Namespace
-		}
-		return x.Name < y.Name
-	})
-	return &list.Items[0], nil
+	return v1alpha2.InCharge(list.Items), nil
 }
 
 // lowestKubelet is sidecarmode.LowestKubeletVersion over the nodes.

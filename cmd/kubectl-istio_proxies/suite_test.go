@@ -43,10 +43,9 @@ const (
 )
 
 var (
-	env        *testenv.Env
-	istiod     *testenv.Istiod
-	installer  *install.Installer
-	stopIstiod context.CancelFunc
+	env       *testenv.Env
+	istiod    *testenv.Istiod
+	installer *install.Installer
 )
 
 // fixture is an object the suite creates. Objects with pods carry the label
@@ -63,11 +62,8 @@ var _ = BeforeSuite(func(ctx context.Context) {
 	var err error
 	env, err = testenv.StartCluster()
 	Expect(err).NotTo(HaveOccurred())
-	istiod, err = env.NewIstiod()
+	istiod, err = env.StartIstiod()
 	Expect(err).NotTo(HaveOccurred())
-	var istiodCtx context.Context
-	istiodCtx, stopIstiod = context.WithCancel(context.Background())
-	go istiod.Run(istiodCtx)
 	installer = install.New(env.Client, install.Options{KubeVersion: testenv.KubeletVersion, IstiodRemoteURL: istiod.URL()})
 
 	for ns, labels := range map[string]map[string]string{
@@ -91,9 +87,6 @@ var _ = ReportAfterEach(func(r SpecReport) {
 })
 
 var _ = AfterSuite(func() {
-	if stopIstiod != nil {
-		stopIstiod()
-	}
 	if env != nil {
 		Expect(env.Stop()).To(Succeed())
 	}

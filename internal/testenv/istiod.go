@@ -55,6 +55,25 @@ func (e *Env) NewIstiod() (*Istiod, error) {
 	return &Istiod{env: e, port: port}, nil
 }
 
+// StartIstiod creates an Istiod and runs it in the background until Stop:
+// what every suite that needs injection does.
+func (e *Env) StartIstiod() (*Istiod, error) {
+	i, err := e.NewIstiod()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		i.Run(ctx)
+	}()
+	e.mu.Lock()
+	e.cleanups = append(e.cleanups, func() { cancel(); <-done })
+	e.mu.Unlock()
+	return i, nil
+}
+
 // URL is the base URL of istiod's webhook server, for the installer's
 // injection and validation URLs.
 func (i *Istiod) URL() string { return "https://127.0.0.1:" + strconv.Itoa(i.port) }

@@ -49,8 +49,9 @@ type Env struct {
 	Dir string
 
 	envtest   *envtest.Environment
-	mu        sync.Mutex // guards processes: istiod restarts from its own goroutine
+	mu        sync.Mutex // guards processes and cleanups: istiod restarts from its own goroutine
 	processes []*process
+	cleanups  []func() // run first by Stop, last added first
 	keepDir   bool
 }
 
@@ -184,6 +185,13 @@ func start(cluster bool, opts []Option) (env *Env, err error) {
 // It is safe to call on a partly started Env.
 func (e *Env) Stop() error {
 	var errs []error
+	e.mu.Lock()
+	cleanups := e.cleanups
+	e.cleanups = nil
+	e.mu.Unlock()
+	for i := len(cleanups) - 1; i >= 0; i-- {
+		cleanups[i]()
+	}
 	e.mu.Lock()
 	processes := e.processes
 	e.mu.Unlock()

@@ -1,7 +1,6 @@
 package install_test
 
 import (
-	"context"
 	"testing"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -19,21 +18,17 @@ func TestInstall(t *testing.T) {
 }
 
 var (
-	env        *testenv.Env
-	istiod     *testenv.Istiod
-	installer  *install.Installer
-	stopIstiod context.CancelFunc
+	env       *testenv.Env
+	istiod    *testenv.Istiod
+	installer *install.Installer
 )
 
 var _ = BeforeSuite(func() {
 	var err error
 	env, err = testenv.StartCluster()
 	Expect(err).NotTo(HaveOccurred())
-	istiod, err = env.NewIstiod()
+	istiod, err = env.StartIstiod()
 	Expect(err).NotTo(HaveOccurred())
-	var ctx context.Context
-	ctx, stopIstiod = context.WithCancel(context.Background())
-	go istiod.Run(ctx)
 	installer = install.New(env.Client, install.Options{
 		KubeVersion:     testenv.KubeletVersion,
 		IstiodRemoteURL: istiod.URL(),
@@ -41,9 +36,6 @@ var _ = BeforeSuite(func() {
 })
 
 var _ = AfterSuite(func() {
-	if stopIstiod != nil {
-		stopIstiod()
-	}
 	if env != nil {
 		Expect(env.Stop()).To(Succeed())
 	}
