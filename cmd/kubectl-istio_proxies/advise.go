@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -108,20 +107,14 @@ func runAdvise(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	tf.register(fs)
 	fs.StringVar(&output, "o", "table", "output format: table or json")
 	fs.StringVar(&output, "output", "table", "same as -o")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stdout, adviseUsage, controlPlaneNamespace, sidecarmode.ModuleVersion)
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return 0
-		}
-		return fail(stderr, fmt.Errorf("%w (see 'kubectl istio-proxies advise -h')", err))
+	if code, done := parseFlags(fs, args, fmt.Sprintf(adviseUsage, controlPlaneNamespace, sidecarmode.ModuleVersion), stdout, stderr); done {
+		return code
 	}
 	if fs.NArg() > 0 {
 		return fail(stderr, fmt.Errorf("unexpected arguments %q; give manifests with -f", fs.Args()))
 	}
-	if output != "table" && output != "json" {
-		return fail(stderr, fmt.Errorf("unknown output format %q: use table or json", output))
+	if err := checkOutput(output); err != nil {
+		return fail(stderr, err)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })

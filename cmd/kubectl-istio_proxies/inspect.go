@@ -63,14 +63,8 @@ func runInspect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.istioVersion, "istio-version", "", "target Istio version, e.g. 1.30.2 (with --default-type)")
 	fs.StringVar(&o.defaultType, "default-type", "", "with --istio-version: default container type, native or regular")
 
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stdout, inspectUsage, sidecarmode.ModuleVersion)
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return 0
-		}
-		return fail(stderr, fmt.Errorf("%w (see 'kubectl istio-proxies inspect -h')", err))
+	if code, done := parseFlags(fs, args, fmt.Sprintf(inspectUsage, sidecarmode.ModuleVersion), stdout, stderr); done {
+		return code
 	}
 	if fs.NArg() > 0 {
 		return fail(stderr, fmt.Errorf("unexpected arguments %q; give the manifest with -f", fs.Args()))
@@ -82,8 +76,8 @@ func runInspect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	if o.output != "table" && o.output != "json" {
-		return fail(stderr, fmt.Errorf("unknown output format %q: use table or json", o.output))
+	if err := checkOutput(o.output); err != nil {
+		return fail(stderr, err)
 	}
 	if o.file == "" {
 		return fail(stderr, errors.New("no input: give a manifest with -f FILE, or -f - for stdin"))

@@ -13,6 +13,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -57,6 +59,31 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "error: unknown command %q\n\n", args[0])
 	usage(stderr)
 	return 1
+}
+
+// parseFlags parses a subcommand's flags. When done, the caller returns
+// code: help was asked for and printed (0), or the flags are wrong (1).
+func parseFlags(fs *flag.FlagSet, args []string, usage string, stdout, stderr io.Writer) (code int, done bool) {
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return 0, false
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stdout, usage)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		return 0, true
+	default:
+		return fail(stderr, fmt.Errorf("%w (see 'kubectl istio-proxies %s -h')", err, fs.Name())), true
+	}
+}
+
+// checkOutput accepts the output formats every subcommand prints.
+func checkOutput(format string) error {
+	if format != "table" && format != "json" {
+		return fmt.Errorf("unknown output format %q: use table or json", format)
+	}
+	return nil
 }
 
 func usage(w io.Writer) {

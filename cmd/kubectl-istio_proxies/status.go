@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -104,20 +103,14 @@ func runStatus(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	tf.register(fs)
 	fs.StringVar(&output, "o", "table", "output format: table or json")
 	fs.StringVar(&output, "output", "table", "same as -o")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stdout, statusUsage, controlPlaneNamespace, sidecarmode.ModuleVersion)
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return 0
-		}
-		return fail(stderr, fmt.Errorf("%w (see 'kubectl istio-proxies status -h')", err))
+	if code, done := parseFlags(fs, args, fmt.Sprintf(statusUsage, controlPlaneNamespace, sidecarmode.ModuleVersion), stdout, stderr); done {
+		return code
 	}
 	if fs.NArg() > 0 {
 		return fail(stderr, fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}
-	if output != "table" && output != "json" {
-		return fail(stderr, fmt.Errorf("unknown output format %q: use table or json", output))
+	if err := checkOutput(output); err != nil {
+		return fail(stderr, err)
 	}
 	if err := conn.validate(); err != nil {
 		return fail(stderr, err)
