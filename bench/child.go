@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -64,8 +65,10 @@ type childResult struct {
 	// AllocBytes is what the measured operation allocated on the Go heap.
 	AllocBytes uint64 `json:"allocBytes"`
 	NumGC      uint32 `json:"numGC"`
-	// ConcurrentSeconds is the concurrent pass of modeOwners.
+	// ConcurrentSeconds is the concurrent pass of modeOwners, ListedSeconds
+	// its paged LISTs of all ReplicaSets and Deployments.
 	ConcurrentSeconds float64 `json:"concurrentSeconds,omitempty"`
+	ListedSeconds     float64 `json:"listedSeconds,omitempty"`
 	// Summary is the restarter's summary (scan and run modes).
 	Summary *summaryCounts `json:"summary,omitempty"`
 }
@@ -83,7 +86,17 @@ type summaryCounts struct {
 
 // runChildMode is the main of a child process: it measures one operation
 // against the cluster of $KUBECONFIG and prints a childResult.
-func runChildMode(ctx context.Context, mode string, pageSize int64, moduleVersion string, workloads, namespaces int) error {
+// childOptions are a child's flags.
+type childOptions struct {
+	pageSize      int64
+	moduleVersion string
+	// workloads and namespaces describe the cluster, for modeOwners.
+	workloads, namespaces int
+	// cpuProfile, if set, is where the measured operation's CPU profile goes.
+	cpuProfile string
+}
+
+func runChildMode(ctx context.Context, mode string, o childOptions) error {
 	ctrl.SetLogger(logr.Discard())
 	// The configuration the operator's manager uses (cmd/main.go):
 	// kubeconfig, no client-side rate limit.
@@ -91,19 +104,19 @@ func runChildMode(ctx context.Context, mode string, pageSize int64, moduleVersio
 	if err != nil {
 		return err
 	}
-	counter := &requestCounter{requests: map[string]int{}}
+	counter := &requestCounter{requests: map[string]int{}, cpuProfile: o.cpuProfile}
 	cfg.Wrap(counter.wrap)
 
 	var res childResult
 	switch mode {
 	case modeList:
-		res, err = measureList(ctx, cfg, counter, pageSize)
+		res, err = measureList(ctx, cfg, counter, o.pageSize)
 	case modeScan, modeRun:
-		res, err = measureRestarter(ctx, cfg, counter, mode, pageSize, moduleVersion)
+		res, err = measureRestarter(ctx, cfg, counter, mode, o.pageSize, o.moduleVersion)
 	case modeWatchList:
 		res, err = measureWatchList(ctx, cfg, counter)
 	case modeOwners:
-		res, err = measureOwners(ctx, cfg, counter, workloads, namespaces)
+		res, err = measureOwners(ctx, cfg, counter, o.workloads, o.namespaces, o.pageSize)
 	default:
 		err = fmt.Errorf("unknown child mode %q", mode)
 	}
@@ -205,6 +218,17 @@ func measure(counter *requestCounter, res *childResult, op func() error) error {
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
+	if counter.cpuProfile != "" {
+		f, err := os.Create(counter.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	counter.reset()
 	start := time.Now()
 	err := op()
@@ -219,6 +243,10 @@ func measure(counter *requestCounter, res *childResult, op func() error) error {
 // requestCounter is an http.RoundTripper wrapper that counts requests by
 // verb and resource, writes, and the bytes of the responses.
 type requestCounter struct {
+	// cpuProfile is not about requests: measure writes the CPU profile of
+	// the measured operation there, if set.
+	cpuProfile string
+
 	mu       sync.Mutex
 	requests map[string]int
 	writes   []string

@@ -83,7 +83,7 @@ func metaOf(obj k8sruntime.Object) (metav1.Object, error) {
 
 // measureOwners reads the owners of the stale workloads among the first
 // workloads, sequentially (Seconds) and concurrently (ConcurrentSeconds).
-func measureOwners(ctx context.Context, cfg *rest.Config, counter *requestCounter, workloads, namespaces int) (childResult, error) {
+func measureOwners(ctx context.Context, cfg *rest.Config, counter *requestCounter, workloads, namespaces int, pageSize int64) (childResult, error) {
 	scheme := k8sruntime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return childResult{}, err
@@ -142,5 +142,25 @@ func measureOwners(ctx context.Context, cfg *rest.Config, counter *requestCounte
 	wg.Wait()
 	res.ConcurrentSeconds = time.Since(start).Seconds()
 	res.Pods = len(stale)
-	return res, firstErr
+	if firstErr != nil {
+		return res, firstErr
+	}
+
+	// All ReplicaSets and Deployments of the cluster in pages: what the
+	// owner reads cost when they do not depend on the number of stale
+	// workloads.
+	start = time.Now()
+	for _, list := range []client.ObjectList{&appsv1.ReplicaSetList{}, &appsv1.DeploymentList{}} {
+		cont := ""
+		for {
+			if err := c.List(ctx, list, client.Limit(pageSize), client.Continue(cont)); err != nil {
+				return res, err
+			}
+			if cont = list.GetContinue(); cont == "" {
+				break
+			}
+		}
+	}
+	res.ListedSeconds = time.Since(start).Seconds()
+	return res, nil
 }

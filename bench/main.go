@@ -61,6 +61,7 @@ func main() {
 		sizes, reps string
 		child       string
 		workloads   int
+		cpuProfile  string
 	)
 	flag.StringVar(&sizes, "sizes", "1000,10000,50000", "numbers of pods to measure at, ascending; the cluster grows from one to the next")
 	flag.StringVar(&reps, "reps", "5,5,3", "repetitions per size (one number for all sizes, or one per size); the median is reported")
@@ -72,6 +73,7 @@ func main() {
 	flag.StringVar(&child, "child", "", "internal: run one measurement ("+modeList+", "+modeScan+" or "+modeRun+") against $KUBECONFIG")
 	flag.IntVar(&workloads, "workloads", 0, "internal: workloads in the cluster, for the "+modeOwners+" child")
 	flag.BoolVar(&cfg.experiments, "experiments", false, "also measure alternatives: a streaming list (watch with sendInitialEvents) and concurrent owner reads")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "internal: write a CPU profile of the child's measured operation to this file")
 	flag.BoolVar(&cfg.hold, "hold", false, "only create the pods of the largest size, print KUBECONFIG and keep the cluster until interrupted")
 	flag.Parse()
 
@@ -79,7 +81,8 @@ func main() {
 	defer stop()
 	var err error
 	if child != "" {
-		err = runChildMode(ctx, child, cfg.pageSize, cfg.moduleVersion, workloads, cfg.namespaces)
+		err = runChildMode(ctx, child, childOptions{pageSize: cfg.pageSize, moduleVersion: cfg.moduleVersion,
+			workloads: workloads, namespaces: cfg.namespaces, cpuProfile: cpuProfile})
 	} else {
 		err = cfg.parse(sizes, reps)
 		if err == nil {
@@ -308,17 +311,18 @@ func (h *harness) experiments(ctx context.Context, cl *cluster, r *row, reps int
 	}
 	r.Experiments = true
 	r.WatchList, r.WatchListRSS = median(times), median(rss)
-	var seq, conc []time.Duration
+	var seq, conc, listed []time.Duration
 	for range reps {
 		res, _, err := h.child(ctx, modeOwners, "--workloads", fmt.Sprint(cl.workloads))
 		if err != nil {
 			return err
 		}
 		seq, conc = append(seq, secondsOf(res.Seconds)), append(conc, secondsOf(res.ConcurrentSeconds))
+		listed = append(listed, secondsOf(res.ListedSeconds))
 	}
-	r.OwnersSequential, r.OwnersConcurrent = median(seq), median(conc)
-	logf("  owner reads of %d stale workloads: %.3f s one after the other, %.3f s with %d in flight",
-		r.Stale, r.OwnersSequential.Seconds(), r.OwnersConcurrent.Seconds(), ownerConcurrency)
+	r.OwnersSequential, r.OwnersConcurrent, r.OwnersListed = median(seq), median(conc), median(listed)
+	logf("  owners of %d stale workloads: %.3f s one GET after the other, %.3f s with %d in flight; %.3f s to list all",
+		r.Stale, r.OwnersSequential.Seconds(), r.OwnersConcurrent.Seconds(), ownerConcurrency, r.OwnersListed.Seconds())
 	return nil
 }
 
