@@ -228,6 +228,7 @@ func (h *harness) measureSize(ctx context.Context, cl *cluster, n, reps int) (ro
 	}
 
 	logf("Measuring at %d pods: warm-up; load average %s", n, loadAverage())
+	r.LoadBefore = strings.Fields(loadAverage())[0]
 	for _, mode := range []string{modeList, modeScan} {
 		res, _, err := h.child(ctx, mode)
 		if err != nil {
@@ -265,6 +266,7 @@ func (h *harness) measureSize(ctx context.Context, cl *cluster, n, reps int) (ro
 	r.List = median(mapped(lists, func(c childResult) time.Duration { return secondsOf(c.Seconds) }))
 	r.Scan = median(mapped(scans, func(c childResult) time.Duration { return secondsOf(c.Seconds) }))
 	r.ListRSS, r.ScanRSS = median(listRSS), median(scanRSS)
+	r.LoadAfter = strings.Fields(loadAverage())[0]
 	r.PodPages = median(mapped(scans, func(c childResult) time.Duration { return secondsOf(c.PagesSeconds) }))
 	r.ListRequests = median(mapped(scans, func(c childResult) int { return c.Requests["LIST pods"] }))
 	r.OwnerReads = median(mapped(scans, func(c childResult) int { return countPrefix(c.Requests, "GET ") }))

@@ -35,6 +35,8 @@ type row struct {
 	RunSeconds   time.Duration // first real run
 	ListGCs      uint32
 	ScanGCs      uint32
+	// Load is the 1-minute load average before and after the measurements.
+	LoadBefore, LoadAfter string
 
 	// Experiments (--experiments), medians.
 	Experiments                        bool
@@ -68,16 +70,16 @@ func writeTable(w io.Writer, rows []row) {
 
 // writeBreakdown prints where the scan's time and memory go.
 func writeBreakdown(w io.Writer, rows []row) {
-	fmt.Fprintln(w, "| pods | scan: pod pages | scan: plan (owner reads) | LIST requests | GET requests | wire bytes / pod | allocated / pod, LIST | allocated / pod, scan | GCs, LIST / scan | real run |")
-	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| pods | scan: pod pages | scan: plan (owner reads) | LIST requests | GET requests | wire bytes / pod | allocated / pod, LIST | allocated / pod, scan | GCs, LIST / scan | real run | load before / after |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rows {
 		run := "n/a"
 		if r.RealRuns {
 			run = seconds(r.RunSeconds)
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %d | %d | %.0f B | %s | %s | %d / %d | %s |\n",
+		fmt.Fprintf(w, "| %s | %s | %s | %d | %d | %.0f B | %s | %s | %d / %d | %s | %s / %s |\n",
 			countLabel(r.Pods), seconds(r.PodPages), seconds(r.Scan-r.PodPages), r.ListRequests, r.OwnerReads,
-			r.BytesPerPod, kib(r.ListAllocPod), kib(r.ScanAllocPod), r.ListGCs, r.ScanGCs, run)
+			r.BytesPerPod, kib(r.ListAllocPod), kib(r.ScanAllocPod), r.ListGCs, r.ScanGCs, run, r.LoadBefore, r.LoadAfter)
 	}
 }
 
