@@ -167,6 +167,11 @@ func (r *Restarter) buildPlan(ctx context.Context, d sidecarmode.Decision, scan 
 		keys = append(keys, k)
 	}
 	sort.Slice(keys, func(i, j int) bool { return ownerKeyLess(keys[i], keys[j]) })
+	groups := make([]*group, len(keys))
+	for i, k := range keys {
+		groups[i] = scan.groups[k]
+	}
+	own.prefetch(ctx, groups)
 	for _, k := range keys {
 		g := scan.groups[k]
 		w, err := own.resolve(ctx, g)
