@@ -34,7 +34,6 @@ type Installer interface {
 	Install(ctx context.Context, spec v1alpha2.IstioSpec, d sidecarmode.Decision, resync time.Duration) (bool, error)
 	ControlPlaneReady(ctx context.Context, spec v1alpha2.IstioSpec, d sidecarmode.Decision) (bool, string, error)
 	Uninstall(ctx context.Context) (install.UninstallResult, error)
-	Namespace() string
 }
 
 // ProxyRestarter rolls out the workloads whose proxies do not match a Decision.

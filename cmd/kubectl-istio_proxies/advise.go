@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -357,12 +356,7 @@ func writeAdviseJSON(w io.Writer, r adviseReport) error {
 	if r.Objects == nil {
 		r.Objects = []adviseRow{}
 	}
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
-	return err
+	return printJSON(w, r)
 }
 
 // writeAdviseTable writes the target, then one line per finding; objects

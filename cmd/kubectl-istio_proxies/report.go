@@ -53,7 +53,13 @@ func writeJSON(w io.Writer, rows []row) error {
 	if rows == nil {
 		rows = []row{}
 	}
-	b, err := json.MarshalIndent(rows, "", "  ")
+	return printJSON(w, rows)
+}
+
+// printJSON writes v as indented JSON and a newline: the -o json of every
+// subcommand.
+func printJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}

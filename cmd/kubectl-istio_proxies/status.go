@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -268,12 +267,7 @@ func writeStatusJSON(w io.Writer, r statusReport) error {
 	if r.Workloads == nil {
 		r.Workloads = []statusRow{}
 	}
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
-	return err
+	return printJSON(w, r)
 }
 
 // writeStatusTable writes the target, then one line per workload. STALE is

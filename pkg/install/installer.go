@@ -57,14 +57,6 @@ func New(c client.Client, opts Options) *Installer {
 	return &Installer{client: c, opts: opts, now: time.Now}
 }
 
-// Namespace is the control-plane namespace.
-func (i *Installer) Namespace() string { return i.opts.Namespace }
-
-// Render returns the objects Install would apply, for inspection and tests.
-func (i *Installer) Render(spec v1alpha2.IstioSpec, d sidecarmode.Decision) ([]*unstructured.Unstructured, error) {
-	return renderAll(spec, d, i.opts)
-}
-
 // Install applies the rendered control plane with server-side apply, then
 // prunes what an earlier install applied but this one no longer renders.
 // When the rendered objects are the same as the last successful apply, less
