@@ -3,6 +3,7 @@ package restarter_test
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -39,10 +40,17 @@ type countingClient struct {
 	continueLists    int
 	expired          int
 
+	// expireOnly, if set, limits the injected 410 to List calls of lists of
+	// this type.
+	expireOnly client.ObjectList
+
 	// afterPatch runs after each successful patch with the number of
 	// successful patches so far.
 	afterPatch func(n int)
 	patches    int
+
+	// reads counts Get and List calls by "get Kind" and "list KindList".
+	reads map[string]int
 }
 
 func newCountingClient(c client.Client) *countingClient { return &countingClient{Client: c} }
@@ -86,9 +94,36 @@ func (c *countingClient) Expired() int {
 	return c.expired
 }
 
+// Reads is how many reads of a kind were made, e.g. "get ReplicaSet" or
+// "list ReplicaSetList".
+func (c *countingClient) Reads(verbKind string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reads[verbKind]
+}
+
+func (c *countingClient) countRead(verb string, obj runtime.Object) {
+	kind := fmt.Sprintf("%T", obj)
+	if gvk, err := apiutil.GVKForObject(obj, c.Scheme()); err == nil {
+		kind = gvk.Kind
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reads == nil {
+		c.reads = map[string]int{}
+	}
+	c.reads[verb+" "+kind]++
+}
+
+func (c *countingClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	c.countRead("get", obj)
+	return c.Client.Get(ctx, key, obj, opts...)
+}
+
 func (c *countingClient) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	c.countRead("list", list)
 	lo := (&client.ListOptions{}).ApplyOptions(opts)
-	if lo.Continue != "" {
+	if lo.Continue != "" && (c.expireOnly == nil || reflect.TypeOf(list) == reflect.TypeOf(c.expireOnly)) {
 		c.mu.Lock()
 		c.continueLists++
 		fail := c.expired == 0 && c.continueLists == c.expireContinueAt

@@ -92,12 +92,17 @@ type owners struct {
 	// byRef caches workloads read by reference (the Deployment of a
 	// ReplicaSet, the CronJob of a Job, workloads in flight).
 	byRef map[WorkloadRef]*workload
+	// replicaSets caches ReplicaSets found by listing them all (listOwners).
+	replicaSets map[ownerKey]replicaSetFacts
 	// namespaces caches whether a namespace opted out.
 	namespaces map[string]bool
+	// pageSize is the Limit of the LISTs that listOwners pages through.
+	pageSize int64
 }
 
-func newOwners(c client.Client) *owners {
-	return &owners{c: c, byOwner: map[ownerKey]*workload{}, byRef: map[WorkloadRef]*workload{}, namespaces: map[string]bool{}}
+func newOwners(c client.Client, pageSize int64) *owners {
+	return &owners{c: c, pageSize: pageSize, byOwner: map[ownerKey]*workload{}, byRef: map[WorkloadRef]*workload{},
+		replicaSets: map[ownerKey]replicaSetFacts{}, namespaces: map[string]bool{}}
 }
 
 var (
@@ -174,28 +179,52 @@ func (o *owners) resolveOwner(ctx context.Context, g *group) (*workload, error) 
 }
 
 func (o *owners) resolveReplicaSet(ctx context.Context, k ownerKey) (*workload, error) {
-	var rs appsv1.ReplicaSet
-	gone, err := o.get(ctx, k.Namespace, k.Name, k.UID, &rs)
-	if err != nil {
-		return nil, err
+	f, ok := o.cachedReplicaSet(k)
+	if !ok {
+		var rs appsv1.ReplicaSet
+		gone, err := o.get(ctx, k.Namespace, k.Name, k.UID, &rs)
+		if err != nil {
+			return nil, err
+		}
+		f = replicaSetFactsOf(gone, &rs)
 	}
-	if gone {
+	if f.gone {
 		return goneWorkload(WorkloadRef{APIVersion: k.APIVersion, Kind: k.Kind, Namespace: k.Namespace, Name: k.Name}, k.UID), nil
 	}
-	owner := metav1.GetControllerOf(&rs)
-	if owner == nil {
-		w := &workload{ref: WorkloadRef{APIVersion: "apps/v1", Kind: "ReplicaSet", Namespace: rs.Namespace, Name: rs.Name}, uid: rs.UID}
-		describeReplicaSet(w, &rs)
-		o.cacheRef(w.ref, w)
-		return w, nil
+	if f.standalone != nil {
+		o.cacheRef(f.standalone.ref, f.standalone)
+		return f.standalone, nil
 	}
-	ref := WorkloadRef{APIVersion: owner.APIVersion, Kind: owner.Kind, Namespace: rs.Namespace, Name: owner.Name}
+	owner := f.controller
+	ref := WorkloadRef{APIVersion: owner.APIVersion, Kind: owner.Kind, Namespace: k.Namespace, Name: owner.Name}
 	if groupKindOf(owner) == groupKindDeployment {
 		return o.workload(ctx, ref, owner.UID)
 	}
 	return &workload{ref: ref, uid: owner.UID, mode: modeManual,
 		why: fmt.Sprintf("its ReplicaSet %s is owned by a %s, a kind the restarter does not restart: restart it with its own tooling",
-			rs.Name, owner.Kind)}, nil
+			k.Name, owner.Kind)}, nil
+}
+
+// replicaSetFacts is what resolving pods to their workload needs of a
+// ReplicaSet, whether it was read alone or listed with all others.
+type replicaSetFacts struct {
+	gone bool
+	// controller is the ReplicaSet's controller reference; nil without one.
+	controller *metav1.OwnerReference
+	// standalone is the ReplicaSet as the workload, when it has no controller.
+	standalone *workload
+}
+
+func replicaSetFactsOf(gone bool, rs *appsv1.ReplicaSet) replicaSetFacts {
+	if gone {
+		return replicaSetFacts{gone: true}
+	}
+	if owner := metav1.GetControllerOf(rs); owner != nil {
+		return replicaSetFacts{controller: owner}
+	}
+	w := &workload{ref: WorkloadRef{APIVersion: "apps/v1", Kind: "ReplicaSet", Namespace: rs.Namespace, Name: rs.Name}, uid: rs.UID}
+	describeReplicaSet(w, rs)
+	return replicaSetFacts{standalone: w}
 }
 
 func (o *owners) resolveJob(ctx context.Context, k ownerKey) (*workload, error) {
@@ -253,6 +282,13 @@ func (o *owners) workload(ctx context.Context, ref WorkloadRef, uid types.UID) (
 		o.cacheRef(ref, w)
 		return w, nil
 	}
+	describe(w, obj)
+	o.cacheRef(ref, w)
+	return w, nil
+}
+
+// describe fills w with the facts of the workload object read for it.
+func describe(w *workload, obj client.Object) {
 	w.uid = obj.GetUID()
 	switch x := obj.(type) {
 	case *appsv1.Deployment:
@@ -270,8 +306,6 @@ func (o *owners) workload(ctx context.Context, ref WorkloadRef, uid types.UID) (
 		w.optedOut = optedOut(&x.ObjectMeta)
 		w.why = "a CronJob: a restart would cut a run short; the next scheduled run gets fresh proxies"
 	}
-	o.cacheRef(ref, w)
-	return w, nil
 }
 
 // get reads an object; gone is true when it does not exist (any more) or
@@ -399,6 +433,13 @@ func (o *owners) cachedNamespace(name string) (bool, bool) {
 	defer o.mu.Unlock()
 	v, ok := o.namespaces[name]
 	return v, ok
+}
+
+func (o *owners) cachedReplicaSet(k ownerKey) (replicaSetFacts, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	f, ok := o.replicaSets[k]
+	return f, ok
 }
 
 func (o *owners) cachedOwner(k ownerKey) (*workload, bool) {

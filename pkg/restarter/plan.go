@@ -151,7 +151,7 @@ func (e *entry) merge(g *group) {
 func (r *Restarter) buildPlan(ctx context.Context, d sidecarmode.Decision, scan *scanResult) (*Plan, error) {
 	var errs []error
 	target := d.Target()
-	own := newOwners(r.c)
+	own := newOwners(r.c, r.opts.PageSize)
 	entries := map[WorkloadRef]*entry{}
 	add := func(w *workload) *entry {
 		e, ok := entries[w.ref]
@@ -171,6 +171,7 @@ func (r *Restarter) buildPlan(ctx context.Context, d sidecarmode.Decision, scan 
 	for i, k := range keys {
 		groups[i] = scan.groups[k]
 	}
+	own.listOwners(ctx, groups)
 	own.prefetch(ctx, groups)
 	for _, k := range keys {
 		g := scan.groups[k]

@@ -203,6 +203,39 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 		Expect(events.events).To(BeEmpty())
 	})
 
+	It("plans the same when it lists the owners it needs as when it reads them one by one, with fewer reads", func(ctx SpecContext) {
+		plan := func(cc *countingClient, listMin int) *restarter.Plan {
+			GinkgoHelper()
+			defer restarter.SetListMinObjects(listMin)()
+			p, err := restarter.New(cc, nil, restarter.Options{PageSize: 5}).Plan(ctx, cur)
+			Expect(err).NotTo(HaveOccurred())
+			return p
+		}
+		var oneByOne, listed *countingClient
+		Eventually(func(g Gomega) {
+			oneByOne = newCountingClient(env.Client)
+			want := plan(oneByOne, 1_000_000)
+			listed = newCountingClient(env.Client)
+			// A continue token of the ReplicaSet listing expires: it starts over.
+			listed.expireContinueAt, listed.expireOnly = 1, &appsv1.ReplicaSetList{}
+			got := plan(listed, 1)
+			g.Expect(got.Workloads).NotTo(BeEmpty())
+			g.Expect(got).To(Equal(want))
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+
+		// Read one by one: a GET per ReplicaSet of stale pods, and one per
+		// Deployment, StatefulSet and namespace.
+		Expect(oneByOne.Reads("get ReplicaSet")).To(BeNumerically(">=", 16))
+		Expect(oneByOne.Reads("list ReplicaSetList")).To(BeZero())
+		Expect(listed.Expired()).To(Equal(1))
+		for _, kind := range []string{"ReplicaSet", "Deployment", "StatefulSet", "DaemonSet", "Namespace"} {
+			Expect(oneByOne.Reads("get "+kind)).NotTo(BeZero(), kind)
+			Expect(listed.Reads("get "+kind)).To(BeZero(), "%s: every one needed was listed", kind)
+			Expect(listed.Reads("list "+kind+"List")).To(BeNumerically(">=", 2), "%s: counted, then listed", kind)
+		}
+		Expect(listed.Writes()).To(BeEmpty())
+	})
+
 	It("after an upgrade, restarts every restartable workload exactly once and reports the others by name", func(ctx SpecContext) {
 		installIstio(ctx, cur)
 		before := map[string]map[string]bool{}

@@ -1,0 +1,10 @@
+package restarter
+
+// SetListMinObjects changes how many owners of a kind the plan must need
+// before it considers listing them all, for tests of both ways of reading
+// owners; the returned func restores the default.
+func SetListMinObjects(n int) (restore func()) {
+	old := listMinObjects
+	listMinObjects = n
+	return func() { listMinObjects = old }
+}
