@@ -45,6 +45,7 @@ fmt: ## Run gofmt on the code.
 
 .PHONY: vet
 vet: ## Run go vet.
+	@go mod tidy -diff || { echo "go.mod or go.sum is not tidy: run 'go mod tidy' and commit the result" >&2; exit 1; }
 	go vet ./...
 
 .PHONY: test-cluster
@@ -105,7 +106,7 @@ build-installer: manifests ## Write dist/install.yaml: CRD, RBAC and the manager
 ##@ Checks
 
 .PHONY: verify
-verify: manifests generate ## Fail if generated files are stale or code is unformatted or does not vet.
+verify: manifests generate ## Fail if generated files are stale, code is unformatted or does not vet, or go.mod is not tidy.
 	@git diff --exit-code -- api config docs || { echo "generated files are out of date: run 'make manifests generate' and commit the result" >&2; exit 1; }
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: run 'make fmt'" >&2; exit 1; }
 	go vet ./...
