@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
+	"github.com/istio-module/operator/pkg/podlist"
 	"github.com/istio-module/operator/pkg/restarter"
 	"github.com/istio-module/operator/pkg/sidecarmode"
 )
@@ -157,8 +158,8 @@ func measureList(ctx context.Context, cfg *rest.Config, counter *requestCounter,
 }
 
 // measureRestarter runs the restarter once, dry (modeScan) or for real
-// (modeRun), with a client made as the operator makes it (client.New, no
-// cache) and all rollouts allowed at once.
+// (modeRun), with clients made as the operator makes them (client.New, no
+// cache; the pods through podlist) and all rollouts allowed at once.
 func measureRestarter(ctx context.Context, cfg *rest.Config, counter *requestCounter, mode string, pageSize int64,
 	moduleVersion string) (childResult, error) {
 	scheme := k8sruntime.NewScheme()
@@ -188,7 +189,12 @@ func measureRestarter(ctx context.Context, cfg *rest.Config, counter *requestCou
 	if err != nil {
 		return childResult{}, err
 	}
+	pods, err := podlist.NewForConfig(cfg)
+	if err != nil {
+		return childResult{}, err
+	}
 	r := restarter.New(c, nil, restarter.Options{
+		Pods:     pods,
 		PageSize: pageSize,
 		// All stale workloads at once: pacing would cap the writes of one run.
 		MaxConcurrentRollouts: 1_000_000,

@@ -21,6 +21,7 @@ import (
 
 	"github.com/istio-module/operator/api/v1alpha2"
 	"github.com/istio-module/operator/pkg/install"
+	"github.com/istio-module/operator/pkg/podlist"
 	"github.com/istio-module/operator/pkg/restarter"
 	"github.com/istio-module/operator/pkg/sidecarmode"
 )
@@ -123,7 +124,12 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (manager.Manager, *IstioReco
 		KubeVersion:     kubeVersion,
 		IstiodRemoteURL: o.IstiodRemoteURL,
 	})
+	pods, err := podlist.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
 	proxyRestarter := restarter.New(direct, mgr.GetEventRecorder("istio-module"), restarter.Options{
+		Pods:                  pods,
 		PageSize:              o.PageSize,
 		MaxConcurrentRollouts: o.MaxConcurrentRollout,
 		ControlPlaneNamespace: o.IstioNamespace,

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -61,6 +62,18 @@ type Options struct {
 	// converging; default 15 minutes. It is measured from when this
 	// Restarter first saw the restart unsettled.
 	RolloutTimeout time.Duration
+	// Pods lists the pods for the scan. Use a podlist.Lister: it decodes
+	// only the fields the scan reads, a pod at a time, so the scan's memory
+	// stays flat however many pods a page holds. Nil lists through the
+	// client, decoding whole pages of whole pods.
+	Pods PodPager
+}
+
+// PodPager lists one page of the pods of all namespaces: at most limit pods
+// from the continue token cont, each handed to fn, and returns the next
+// token, "" after the last page. *podlist.Lister implements it.
+type PodPager interface {
+	Page(ctx context.Context, limit int64, cont string, fn func(*corev1.Pod)) (next string, err error)
 }
 
 func (o Options) withDefaults() Options {
@@ -126,6 +139,9 @@ type Restarter struct {
 // manager returns from GetEventRecorder(name) (its recorder.EventRecorder
 // embeds events.EventRecorder); nil means no Events.
 func New(c client.Client, recorder events.EventRecorder, opts Options) *Restarter {
+	if opts.Pods == nil {
+		opts.Pods = clientPods{c}
+	}
 	return &Restarter{
 		c:              c,
 		recorder:       recorder,

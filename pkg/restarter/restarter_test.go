@@ -3,6 +3,9 @@ package restarter_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,9 +18,11 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/istio-module/operator/pkg/podlist"
 	"github.com/istio-module/operator/pkg/restarter"
 	"github.com/istio-module/operator/pkg/sidecarmode"
 )
@@ -193,7 +198,7 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 
 	It("writes nothing when nothing is stale", func(ctx SpecContext) {
 		cc, events := newCountingClient(env.Client), &eventRecorder{}
-		r := restarter.New(cc, events, restarter.Options{PageSize: 7})
+		r := restarter.New(cc, events, restarter.Options{Pods: pods, PageSize: 7})
 		for range 3 {
 			s, err := r.Run(ctx, old)
 			Expect(err).NotTo(HaveOccurred())
@@ -207,7 +212,7 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 		plan := func(cc *countingClient, listMin int) *restarter.Plan {
 			GinkgoHelper()
 			defer restarter.SetListMinObjects(listMin)()
-			p, err := restarter.New(cc, nil, restarter.Options{PageSize: 5}).Plan(ctx, cur)
+			p, err := restarter.New(cc, nil, restarter.Options{Pods: pods, PageSize: 5}).Plan(ctx, cur)
 			Expect(err).NotTo(HaveOccurred())
 			return p
 		}
@@ -245,7 +250,7 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 
 		By("planning in a dry run: the same plan, nothing written")
 		dry := newCountingClient(env.Client)
-		s, err := restarter.New(dry, &eventRecorder{}, restarter.Options{DryRun: true}).Run(ctx, cur)
+		s, err := restarter.New(dry, &eventRecorder{}, restarter.Options{Pods: pods, DryRun: true}).Run(ctx, cur)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(s.StalePods).To(Equal(podsBefore))
 		Expect(s.Restarted.Count).To(Equal(restarter.DefaultMaxConcurrentRollouts))
@@ -254,7 +259,7 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 		Expect(s.OptedOut.Count).To(Equal(optedOutCount))
 		Expect(dry.Writes()).To(BeEmpty())
 
-		plan, err := restarter.New(env.Client, nil, restarter.Options{}).Plan(ctx, cur)
+		plan, err := restarter.New(env.Client, nil, restarter.Options{Pods: pods}).Plan(ctx, cur)
 		Expect(err).NotTo(HaveOccurred())
 		entries := map[string]restarter.WorkloadPlan{}
 		for _, wp := range plan.Workloads {
@@ -306,7 +311,7 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 			}
 		})
 		cc, events := newCountingClient(env.Client), &eventRecorder{}
-		r := restarter.New(cc, events, restarter.Options{})
+		r := restarter.New(cc, events, restarter.Options{Pods: pods})
 		last := runUntilSettled(ctx, r, cur, nil)
 		stopWatching()
 		for _, w := range mixed {
@@ -347,7 +352,7 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 
 		By("running again, by this restarter and by a new one, writes nothing more")
 		writes := len(cc.Writes())
-		again := restarter.New(cc, events, restarter.Options{})
+		again := restarter.New(cc, events, restarter.Options{Pods: pods})
 		Consistently(func(g Gomega) {
 			for _, rr := range []*restarter.Restarter{r, again} {
 				s, err := rr.Run(ctx, cur)
@@ -359,35 +364,37 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 	})
 
 	It("survives a continue token that expires in the middle of the scan", func(ctx SpecContext) {
-		clean, err := restarter.New(env.Client, nil, restarter.Options{PageSize: 4}).Plan(ctx, cur)
+		clean, err := restarter.New(env.Client, nil, restarter.Options{Pods: pods, PageSize: 4}).Plan(ctx, cur)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(clean.PodsListed).To(BeNumerically(">", 3*4), "several pages")
 		Expect(clean.ListRestarts).To(BeZero())
 
+		By("listing the pods with podlist, as the operator does")
+		var continued, expired atomic.Int32
+		cfg := rest.CopyConfig(env.Config)
+		cfg.Wrap(func(next http.RoundTripper) http.RoundTripper {
+			return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+				if req.URL.Path == "/api/v1/pods" && req.URL.Query().Get("continue") != "" && continued.Add(1) == 3 {
+					expired.Add(1)
+					return expiredContinue(req), nil
+				}
+				return next.RoundTrip(req)
+			})
+		})
+		expiring, err := podlist.NewForConfig(cfg)
+		Expect(err).NotTo(HaveOccurred())
+		got, err := restarter.New(env.Client, nil, restarter.Options{Pods: expiring, PageSize: 4}).Plan(ctx, cur)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(expired.Load()).To(BeEquivalentTo(1))
+		expectSamePlanAfterOneRestart(got, clean)
+
+		By("listing the pods through the client")
 		cc := newCountingClient(env.Client)
 		cc.expireContinueAt = 3
-		got, err := restarter.New(cc, nil, restarter.Options{PageSize: 4}).Plan(ctx, cur)
+		got, err = restarter.New(cc, nil, restarter.Options{PageSize: 4}).Plan(ctx, cur)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(cc.Expired()).To(Equal(1))
-		Expect(got.ListRestarts).To(Equal(1))
-		Expect(got.PodsListed).To(Equal(clean.PodsListed))
-		Expect(got.PodsScanned).To(Equal(clean.PodsScanned))
-		Expect(got.StalePods).To(Equal(clean.StalePods))
-		Expect(got.StaleByReason).To(Equal(clean.StaleByReason))
-		type line struct {
-			ref     string
-			action  restarter.Action
-			stale   int
-			reasons []string
-		}
-		lines := func(p *restarter.Plan) []line {
-			var out []line
-			for _, wp := range p.Workloads {
-				out = append(out, line{wp.Workload.String(), wp.Action, wp.StalePods, wp.Reasons})
-			}
-			return out
-		}
-		Expect(lines(got)).To(Equal(lines(clean)))
+		expectSamePlanAfterOneRestart(got, clean)
 		Expect(cc.Writes()).To(BeEmpty())
 	})
 
@@ -402,12 +409,12 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 				stop() // the operator dies right after its second patch
 			}
 		}
-		_, err := restarter.New(first, nil, restarter.Options{MaxConcurrentRollouts: 10}).Run(stopped, cur)
+		_, err := restarter.New(first, nil, restarter.Options{Pods: pods, MaxConcurrentRollouts: 10}).Run(stopped, cur)
 		Expect(err).To(MatchError(context.Canceled))
 		Expect(first.Writes()).To(HaveLen(2))
 
 		second := newCountingClient(env.Client)
-		runUntilSettled(ctx, restarter.New(second, nil, restarter.Options{MaxConcurrentRollouts: 10}), cur, nil)
+		runUntilSettled(ctx, restarter.New(second, nil, restarter.Options{Pods: pods, MaxConcurrentRollouts: 10}), cur, nil)
 		for i := range 6 {
 			ref := fmt.Sprintf("Deployment stop/s%d", i)
 			Expect(first.Count("patch", ref)+second.Count("patch", ref)).To(Equal(1), ref)
@@ -429,7 +436,7 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 		})
 
 		cc := newCountingClient(env.Client)
-		r := restarter.New(cc, nil, restarter.Options{MaxConcurrentRollouts: limit})
+		r := restarter.New(cc, nil, restarter.Options{Pods: pods, MaxConcurrentRollouts: limit})
 		s, err := r.Run(ctx, cur)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(s.Restarted.Names).To(Equal([]string{"Deployment pace/p0", "Deployment pace/p1"}))
@@ -465,7 +472,7 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 		wrong.DefaultType, wrong.EnableNativeSidecars = sidecarmode.Regular, "false"
 
 		cc, events := newCountingClient(env.Client), &eventRecorder{}
-		r := restarter.New(cc, events, restarter.Options{})
+		r := restarter.New(cc, events, restarter.Options{Pods: pods})
 		runs := 0
 		Eventually(func(g Gomega) {
 			s, err := r.Run(ctx, wrong)
@@ -474,7 +481,7 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 			g.Expect(s.NotConverging.Names).To(ConsistOf("Deployment loop/web", "StatefulSet loop/db"))
 		}).Should(Succeed())
 
-		operatorRestarted := restarter.New(cc, events, restarter.Options{})
+		operatorRestarted := restarter.New(cc, events, restarter.Options{Pods: pods})
 		Consistently(func(g Gomega) {
 			for _, rr := range []*restarter.Restarter{r, operatorRestarted} {
 				s, err := rr.Run(ctx, wrong)
@@ -493,7 +500,7 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 		Expect(cc.Writes()).To(HaveLen(3))
 		Expect(events.Count(restarter.EventNotConverging, "Deployment loop/web")).To(Equal(2), "once per restarter")
 
-		plan, err := restarter.New(env.Client, nil, restarter.Options{}).Plan(ctx, wrong)
+		plan, err := restarter.New(env.Client, nil, restarter.Options{Pods: pods}).Plan(ctx, wrong)
 		Expect(err).NotTo(HaveOccurred())
 		for _, wp := range plan.Workloads {
 			if wp.Workload.Namespace == "loop" {
@@ -531,7 +538,7 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 		newer := cur
 		newer.IstioVersion = "1.30.3"
 		cc, events := newCountingClient(env.Client), &eventRecorder{}
-		r := restarter.New(cc, events, restarter.Options{})
+		r := restarter.New(cc, events, restarter.Options{Pods: pods})
 		s, err := r.Run(ctx, newer)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(s.Restarted.Names).To(Equal([]string{"StatefulSet guarded/db"}))
@@ -543,7 +550,7 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 		}).WithTimeout(2 * time.Second).Should(Succeed())
 		Expect(cc.Count("patch", "StatefulSet guarded/db")).To(Equal(1))
 		Expect(events.Count(restarter.EventEvictionBlocked, "StatefulSet guarded/db")).To(Equal(1))
-		plan, err := restarter.New(env.Client, nil, restarter.Options{}).Plan(ctx, newer)
+		plan, err := restarter.New(env.Client, nil, restarter.Options{Pods: pods}).Plan(ctx, newer)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(plan.Workloads).To(ContainElement(SatisfyAll(
 			HaveField("Workload.Name", "db"), HaveField("Action", restarter.ActionEvict), HaveField("RestartedFor", "1.30.3/native"))))
@@ -565,3 +572,46 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 		Expect(cc.Count("patch", "StatefulSet guarded/db")).To(Equal(1))
 	})
 })
+
+// expectSamePlanAfterOneRestart compares a plan whose pod listing restarted
+// once, after an expired continue token, with a clean one.
+func expectSamePlanAfterOneRestart(got, clean *restarter.Plan) {
+	GinkgoHelper()
+	Expect(got.ListRestarts).To(Equal(1))
+	Expect(got.PodsListed).To(Equal(clean.PodsListed))
+	Expect(got.PodsScanned).To(Equal(clean.PodsScanned))
+	Expect(got.StalePods).To(Equal(clean.StalePods))
+	Expect(got.StaleByReason).To(Equal(clean.StaleByReason))
+	type line struct {
+		ref     string
+		action  restarter.Action
+		stale   int
+		reasons []string
+	}
+	lines := func(p *restarter.Plan) []line {
+		var out []line
+		for _, wp := range p.Workloads {
+			out = append(out, line{wp.Workload.String(), wp.Action, wp.StalePods, wp.Reasons})
+		}
+		return out
+	}
+	Expect(lines(got)).To(Equal(lines(clean)))
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// expiredContinue is the API server's answer to a continue token whose
+// snapshot was compacted away.
+func expiredContinue(req *http.Request) *http.Response {
+	status := `{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",` +
+		`"message":"The provided continue parameter is too old to display a consistent list result.",` +
+		`"reason":"Expired","code":410}`
+	return &http.Response{
+		StatusCode: http.StatusGone,
+		Header:     http.Header{"Content-Type": []string{"application/json"}},
+		Body:       io.NopCloser(strings.NewReader(status)),
+		Request:    req,
+	}
+}

@@ -98,10 +98,8 @@ func (r *Restarter) scan(ctx context.Context, d sidecarmode.Decision) (*scanResu
 	for {
 		res := newScanResult()
 		res.listRestarts = restarts
-		err := r.listPages(ctx, func(pods []corev1.Pod) {
-			for i := range pods {
-				res.add(&pods[i], d, r.opts.ControlPlaneNamespace)
-			}
+		err := r.listPages(ctx, func(pod *corev1.Pod) {
+			res.add(pod, d, r.opts.ControlPlaneNamespace)
 		})
 		if err == nil {
 			return res, nil
@@ -115,25 +113,37 @@ func (r *Restarter) scan(ctx context.Context, d sidecarmode.Decision) (*scanResu
 	}
 }
 
-// listPages lists all pods page by page and hands each page to fn; a page is
-// dropped before the next one is requested.
-func (r *Restarter) listPages(ctx context.Context, fn func([]corev1.Pod)) error {
+// listPages lists all pods page by page and hands each pod to fn; a page
+// is dropped before the next one is requested.
+func (r *Restarter) listPages(ctx context.Context, fn func(*corev1.Pod)) error {
 	cont := ""
-	for page := 0; ; page++ {
-		var pods corev1.PodList
-		opts := []client.ListOption{client.Limit(r.opts.PageSize)}
-		if cont != "" {
-			opts = append(opts, client.Continue(cont))
+	for page := 1; ; page++ {
+		next, err := r.opts.Pods.Page(ctx, r.opts.PageSize, cont, fn)
+		if err != nil {
+			return fmt.Errorf("list pods (page %d): %w", page, err)
 		}
-		if err := r.c.List(ctx, &pods, opts...); err != nil {
-			return fmt.Errorf("list pods (page %d): %w", page+1, err)
-		}
-		fn(pods.Items)
-		cont = pods.Continue
-		if cont == "" {
+		if cont = next; cont == "" {
 			return nil
 		}
 	}
+}
+
+// clientPods pages through pods with a client's typed List.
+type clientPods struct{ c client.Client }
+
+func (p clientPods) Page(ctx context.Context, limit int64, cont string, fn func(*corev1.Pod)) (string, error) {
+	var pods corev1.PodList
+	opts := []client.ListOption{client.Limit(limit)}
+	if cont != "" {
+		opts = append(opts, client.Continue(cont))
+	}
+	if err := p.c.List(ctx, &pods, opts...); err != nil {
+		return "", err
+	}
+	for i := range pods.Items {
+		fn(&pods.Items[i])
+	}
+	return pods.Continue, nil
 }
 
 // isExpired reports whether err says a continue token expired.

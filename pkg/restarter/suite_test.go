@@ -11,6 +11,7 @@ import (
 
 	"github.com/istio-module/operator/internal/testenv"
 	"github.com/istio-module/operator/pkg/install"
+	"github.com/istio-module/operator/pkg/podlist"
 )
 
 // The restarter suite runs in cluster mode: a real API server, controller
@@ -28,6 +29,8 @@ var (
 	env       *testenv.Env
 	istiod    *testenv.Istiod
 	installer *install.Installer
+	// pods lists pods as the operator does; specs pass it to the restarter.
+	pods *podlist.Lister
 )
 
 var _ = BeforeSuite(func() {
@@ -38,6 +41,8 @@ var _ = BeforeSuite(func() {
 	env, err = testenv.StartCluster()
 	Expect(err).NotTo(HaveOccurred())
 	istiod, err = env.StartIstiod()
+	Expect(err).NotTo(HaveOccurred())
+	pods, err = podlist.NewForConfig(env.Config)
 	Expect(err).NotTo(HaveOccurred())
 	installer = install.New(env.Client, install.Options{
 		KubeVersion:     testenv.KubeletVersion,
