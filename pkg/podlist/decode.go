@@ -50,7 +50,6 @@ const (
 	metaOwnerReferences   = 13
 
 	timeSeconds = 1 // meta/v1 Time
-	timeNanos   = 2
 
 	mapKey   = 1 // map<string, string> entries
 	mapValue = 2
@@ -110,8 +109,11 @@ func decodeProtobufPage(r *bufio.Reader, fn func(*corev1.Pod)) (string, error) {
 		if err != nil {
 			return "", err
 		}
+		if (num == unknownTypeMeta || num == unknownRaw) && typ != protowire.BytesType {
+			return "", fmt.Errorf("envelope field %d has wire type %d, expected %d", num, typ, protowire.BytesType)
+		}
 		switch {
-		case num == unknownTypeMeta && typ == protowire.BytesType:
+		case num == unknownTypeMeta:
 			b, err := body.bytes(nil)
 			if err != nil {
 				return "", err
@@ -121,7 +123,7 @@ func decodeProtobufPage(r *bufio.Reader, fn func(*corev1.Pod)) (string, error) {
 			} else if kind != "PodList" {
 				return "", fmt.Errorf("expected a PodList, the API server sent a %q", kind)
 			}
-		case num == unknownRaw && typ == protowire.BytesType:
+		case num == unknownRaw:
 			n, err := body.length()
 			if err != nil {
 				return "", err
@@ -156,8 +158,11 @@ func decodePodList(list *wireReader, fn func(*corev1.Pod)) (string, error) {
 		if err != nil {
 			return "", err
 		}
+		if (num == listMeta || num == listItems) && typ != protowire.BytesType {
+			return "", fmt.Errorf("pod list field %d has wire type %d, expected %d", num, typ, protowire.BytesType)
+		}
 		switch {
-		case num == listMeta && typ == protowire.BytesType:
+		case num == listMeta:
 			b, err := list.bytes(nil)
 			if err != nil {
 				return "", err
@@ -165,7 +170,7 @@ func decodePodList(list *wireReader, fn func(*corev1.Pod)) (string, error) {
 			if cont, err = stringField(b, listMetaContinue); err != nil {
 				return "", fmt.Errorf("list metadata: %w", err)
 			}
-		case num == listItems && typ == protowire.BytesType:
+		case num == listItems:
 			if buf, err = list.bytes(buf); err != nil {
 				return "", err
 			}
@@ -249,19 +254,21 @@ func decodeObjectMeta(b []byte, m *metav1.ObjectMeta) error {
 	})
 }
 
+// decodeTime decodes a meta/v1 Time as meta/v1 does: seconds only (its JSON
+// form has no fractions, so protobuf readers drop them too), local time, and
+// the zero time for an empty message.
 func decodeTime(b []byte) (metav1.Time, error) {
-	var seconds, nanos uint64
+	if len(b) == 0 {
+		return metav1.Time{}, nil
+	}
+	var seconds uint64
 	err := eachField(b, func(f field) error {
-		switch f.num {
-		case timeSeconds:
+		if f.num == timeSeconds {
 			return f.varint(&seconds)
-		case timeNanos:
-			return f.varint(&nanos)
 		}
 		return nil
 	})
-	// As meta/v1's own decoder does: int64 seconds, int32 nanos, local time.
-	return metav1.NewTime(time.Unix(int64(seconds), int64(int32(nanos))).Local()), err
+	return metav1.NewTime(time.Unix(int64(seconds), 0).Local()), err
 }
 
 func decodeOwnerReference(b []byte) (metav1.OwnerReference, error) {

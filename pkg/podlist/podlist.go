@@ -54,8 +54,8 @@ func NewForConfig(cfg *rest.Config) (*Lister, error) {
 // and returns the continue token of the next page, "" after the last.
 //
 // The pods carry only the fields Slim keeps; fn may keep them. Errors from
-// the API server are its Status errors (an expired continue token is
-// apierrors.IsResourceExpired), so callers can tell them apart.
+// the API server are returned as client-go returns them, Status errors
+// included (an expired continue token is apierrors.IsResourceExpired).
 func (l *Lister) Page(ctx context.Context, limit int64, cont string, fn func(*corev1.Pod)) (next string, err error) {
 	body, err := l.c.Get().
 		Resource("pods").
@@ -63,12 +63,12 @@ func (l *Lister) Page(ctx context.Context, limit int64, cont string, fn func(*co
 		SetHeader("Accept", acceptHeader).
 		Stream(ctx)
 	if err != nil {
-		return "", fmt.Errorf("list pods: %w", err)
+		return "", err
 	}
 	defer body.Close()
 	next, err = decodePage(bufio.NewReaderSize(body, 64<<10), fn)
 	if err != nil {
-		return "", fmt.Errorf("list pods: read the response: %w", err)
+		return "", fmt.Errorf("read the pod list response: %w", err)
 	}
 	return next, nil
 }
