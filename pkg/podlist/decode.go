@@ -3,6 +3,7 @@ package podlist
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -526,6 +527,17 @@ func (w *wireReader) bytes(buf []byte) ([]byte, error) {
 	if n > maxObjectBytes {
 		return nil, fmt.Errorf("an object of %d bytes is larger than any the API server stores", n)
 	}
+	if int64(cap(buf)) < n && n > trustedLength {
+		// A length this large is more likely corrupt than a pod: let the
+		// buffer grow with the bytes that really arrive.
+		var b bytes.Buffer
+		b.Grow(trustedLength)
+		if read, err := b.ReadFrom(io.LimitReader(w.r, n)); err != nil || read < n {
+			return nil, eofIsUnexpected(cmp.Or(err, io.EOF))
+		}
+		w.consumed(n)
+		return b.Bytes(), nil
+	}
 	if int64(cap(buf)) < n {
 		buf = make([]byte, n)
 	}
@@ -536,6 +548,10 @@ func (w *wireReader) bytes(buf []byte) ([]byte, error) {
 	w.consumed(n)
 	return buf, nil
 }
+
+// trustedLength is the largest field allocated in full before its bytes
+// arrive; larger ones grow as they are read.
+const trustedLength = 1 << 20
 
 // skip passes over a field's value.
 func (w *wireReader) skip(typ protowire.Type) error {

@@ -679,6 +679,24 @@ func TestDecodePageRejectsTruncatedLargeProtobuf(t *testing.T) {
 	}
 }
 
+// A pod larger than trustedLength takes the path that grows its buffer as
+// the bytes arrive; cut short, it fails like any other.
+func TestDecodePageReadsAPodLargerThanTheTrustedLength(t *testing.T) {
+	g := NewWithT(t)
+	few := fewPods(t)
+	huge := few[0].DeepCopy()
+	huge.Annotations = map[string]string{"huge": strings.Repeat("x", 2*trustedLength)}
+	pods := []*corev1.Pod{huge, few[1]}
+	body := protobufFormat.encode(t, podList(pods, "tok-1"))
+	got := decodeBytes(body)
+	g.Expect(got.err).NotTo(HaveOccurred())
+	g.Expect(got.cont).To(Equal("tok-1"))
+	expectPods(g, got.pods, wantPods(pods))
+	for _, n := range []int{len(body) / 4, len(body) / 2, len(body) * 3 / 4} {
+		g.Expect(decodeBytes(body[:n]).err).To(HaveOccurred(), "cut to %d of %d bytes", n, len(body))
+	}
+}
+
 func TestDecodePageRejectsTruncatedJSON(t *testing.T) {
 	for _, f := range jsonFormats {
 		t.Run(f.name, func(t *testing.T) {
