@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -72,6 +74,12 @@ type childResult struct {
 	ListedSeconds     float64 `json:"listedSeconds,omitempty"`
 	// Summary is the restarter's summary (scan and run modes).
 	Summary *summaryCounts `json:"summary,omitempty"`
+	// PeakRSSKiB is the child's own peak RSS, VmHWM of /proc/self/status.
+	// Not the parent's ru_maxrss of the child: Go starts children with
+	// CLONE_VM, and Linux carries the parent's RSS high-water mark over the
+	// child's exec into its ru_maxrss, so a child smaller than the parent
+	// would report the parent's peak.
+	PeakRSSKiB int64 `json:"peakRSSKiB"`
 }
 
 // summaryCounts are the counts of a restarter.Summary.
@@ -125,7 +133,24 @@ func runChildMode(ctx context.Context, mode string, o childOptions) error {
 		return err
 	}
 	res.Mode = mode
+	if res.PeakRSSKiB, err = peakRSS(); err != nil {
+		return err
+	}
 	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// peakRSS reads the process's resident set high-water mark, in KiB.
+func peakRSS() (int64, error) {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, fmt.Errorf("read the peak RSS: %w", err)
+	}
+	for line := range strings.SplitSeq(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		}
+	}
+	return 0, errors.New("read the peak RSS: no VmHWM in /proc/self/status")
 }
 
 // measureList pages through all pods with client-go's pager and a no-op per

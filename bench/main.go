@@ -395,11 +395,10 @@ func (h *harness) child(ctx context.Context, mode string, args ...string) (child
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 		return childResult{}, 0, fmt.Errorf("child %s printed %q: %w", mode, stdout.String(), err)
 	}
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if !ok {
-		return childResult{}, 0, errors.New("no resource usage of the child process on this platform")
+	if res.PeakRSSKiB == 0 {
+		return childResult{}, 0, fmt.Errorf("child %s could not read its peak RSS (VmHWM in /proc/self/status; Linux only)", mode)
 	}
-	return res, ru.Maxrss, nil // KiB on Linux
+	return res, res.PeakRSSKiB, nil
 }
 
 func sameKeys(got map[string]*appsv1.Deployment, want map[string]bool) error {
@@ -481,9 +480,9 @@ func sourceState() string {
 		return "commit unknown"
 	}
 	state := "commit " + strings.TrimSpace(string(head))
-	dirty, err := exec.Command("git", "-C", root, "status", "--porcelain", "--", "pkg/restarter", "pkg/sidecarmode").Output()
+	dirty, err := exec.Command("git", "-C", root, "status", "--porcelain", "--", "pkg/restarter", "pkg/sidecarmode", "pkg/podlist", "bench").Output()
 	if err == nil && len(bytes.TrimSpace(dirty)) > 0 {
-		state += " with uncommitted changes in pkg/restarter or pkg/sidecarmode"
+		state += " with uncommitted changes in pkg/restarter, pkg/sidecarmode, pkg/podlist or bench"
 	}
 	return state
 }
