@@ -58,13 +58,20 @@
 //
 // # Memory
 //
-// The scan lists pods PageSize at a time (List with Limit and Continue) and
-// keeps per owner only counters, small sets of reasons, layouts and
-// versions, and the name of the next pod to evict: memory grows with the
-// number of workloads with stale pods, not with the number of pods. When the
-// API server expires the continue token (HTTP 410), the listing starts over
-// with an empty aggregation. client-go's pager is not used: on a 410 it falls
-// back to one unpaged list of all pods.
+// The scan lists pods PageSize at a time (Limit and Continue) and keeps per
+// owner only counters, small sets of reasons, layouts and versions, and the
+// name of the next pod to evict: memory grows with the number of workloads
+// with stale pods, not with the number of pods. With Options.Pods set to a
+// podlist.Lister, as the operator runs it, not even a page is held: each
+// pod is decoded from the response stream, a dozen fields of it, and
+// dropped. When the API server expires the continue token (HTTP 410), the
+// listing starts over with an empty aggregation. client-go's pager is not
+// used: on a 410 it falls back to one unpaged list of all pods.
+//
+// The owners of stale pods are read once per scan: one by one, 16 at a
+// time, or, when the plan needs many of a kind (at least 32, and a tenth of
+// all objects of that kind), by paging through all of them, which costs a
+// tenth of a GET per object (ownerlist.go).
 //
 // See docs/restarter.md for the user's view.
 package restarter

@@ -7,6 +7,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -20,6 +21,11 @@ import (
 // and Deployment of the cluster (docs/performance.md). Listing a kind pays
 // off when the objects needed are at least a tenth of all objects of it.
 const listCostRatio = 10 // listed objects that cost about one GET
+
+// workloadPageSize bounds the pages of Deployments, StatefulSets and
+// DaemonSets, which are decoded whole: 500 Deployments are about 5 MiB of
+// live heap, and at 50k pods such pages were most of the scan's peak.
+const workloadPageSize = 100
 
 // listMinObjects: below this many needed objects, GETs are cheap enough
 // whatever the cluster's size. A variable for tests.
@@ -48,14 +54,30 @@ func (o *owners) listOwners(ctx context.Context, groups []*group) {
 		}
 	}
 
-	if o.worthListing(ctx, &appsv1.ReplicaSetList{}, len(replicaSets)) {
-		err := o.listAll(ctx, func() client.ObjectList { return &appsv1.ReplicaSetList{} }, func(obj client.Object) {
-			rs := obj.(*appsv1.ReplicaSet)
-			k, ok := replicaSets[types.NamespacedName{Namespace: rs.Namespace, Name: rs.Name}]
+	// ReplicaSets by their metadata only: all the plan needs of one with a
+	// controller is its controller reference, and old revisions, listed
+	// too, are the bulk of them. One without a controller is the workload
+	// itself; resolve reads it whole.
+	rsList := func() client.ObjectList {
+		list := &metav1.PartialObjectMetadataList{}
+		list.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("ReplicaSetList"))
+		return list
+	}
+	if o.worthListing(ctx, rsList(), len(replicaSets)) {
+		err := o.listAll(ctx, o.pageSize, rsList, func(obj client.Object) {
+			k, ok := replicaSets[types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}]
 			if !ok {
 				return
 			}
-			f := replicaSetFactsOf(k.UID != "" && rs.UID != k.UID, rs)
+			var f replicaSetFacts
+			switch ref := metav1.GetControllerOfNoCopy(obj); {
+			case k.UID != "" && obj.GetUID() != k.UID:
+				f.gone = true
+			case ref != nil:
+				f.controller = ref.DeepCopy()
+			default:
+				return
+			}
 			o.mu.Lock()
 			o.replicaSets[k] = f
 			o.mu.Unlock()
@@ -84,7 +106,7 @@ func (o *owners) listOwners(ctx context.Context, groups []*group) {
 		if !o.worthListing(ctx, kind.newList(), len(wanted)) {
 			continue
 		}
-		err := o.listAll(ctx, kind.newList, func(obj client.Object) {
+		err := o.listAll(ctx, min(o.pageSize, workloadPageSize), kind.newList, func(obj client.Object) {
 			nn := types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}
 			uid, ok := wanted[nn]
 			if !ok {
@@ -105,7 +127,7 @@ func (o *owners) listOwners(ctx context.Context, groups []*group) {
 	}
 
 	if o.worthListing(ctx, &corev1.NamespaceList{}, len(namespaces)) {
-		err := o.listAll(ctx, func() client.ObjectList { return &corev1.NamespaceList{} }, func(obj client.Object) {
+		err := o.listAll(ctx, o.pageSize, func() client.ObjectList { return &corev1.NamespaceList{} }, func(obj client.Object) {
 			if namespaces[obj.GetName()] {
 				o.mu.Lock()
 				o.namespaces[obj.GetName()] = optedOut(&obj.(*corev1.Namespace).ObjectMeta)
@@ -150,9 +172,9 @@ func (o *owners) worthListing(ctx context.Context, list client.ObjectList, wante
 // listAll pages through all objects of a kind, pageSize at a time, and hands
 // each to fn. When the API server expires the continue token it starts over
 // (fn must not mind seeing an object twice), at most maxListRestarts times.
-func (o *owners) listAll(ctx context.Context, newList func() client.ObjectList, fn func(client.Object)) error {
+func (o *owners) listAll(ctx context.Context, pageSize int64, newList func() client.ObjectList, fn func(client.Object)) error {
 	for restarts := 0; ; restarts++ {
-		err := o.pageThrough(ctx, newList, fn)
+		err := o.pageThrough(ctx, pageSize, newList, fn)
 		if err == nil || !isExpired(err) || restarts >= maxListRestarts {
 			return err
 		}
@@ -160,11 +182,11 @@ func (o *owners) listAll(ctx context.Context, newList func() client.ObjectList, 
 	}
 }
 
-func (o *owners) pageThrough(ctx context.Context, newList func() client.ObjectList, fn func(client.Object)) error {
+func (o *owners) pageThrough(ctx context.Context, pageSize int64, newList func() client.ObjectList, fn func(client.Object)) error {
 	cont := ""
 	for {
 		list := newList()
-		opts := []client.ListOption{client.Limit(o.pageSize)}
+		opts := []client.ListOption{client.Limit(pageSize)}
 		if cont != "" {
 			opts = append(opts, client.Continue(cont))
 		}

@@ -121,22 +121,22 @@ type entry struct {
 	waited   time.Duration
 
 	stale, staleAfterRestart int
-	reasons                  set[string]
-	layouts                  set[sidecarmode.Layout]
-	versions                 set[string]
+	reasons                  few[string]
+	layouts                  few[sidecarmode.Layout]
+	versions                 few[string]
 	evict                    *podRef
 }
 
 func (e *entry) merge(g *group) {
 	e.stale += g.stale
 	e.staleAfterRestart += g.staleAfterRestart
-	for v := range g.reasons {
+	for _, v := range g.reasons {
 		e.reasons.add(v)
 	}
-	for v := range g.layouts {
+	for _, v := range g.layouts {
 		e.layouts.add(v)
 	}
-	for v := range g.versions {
+	for _, v := range g.versions {
 		e.versions.add(v)
 	}
 	if g.evict != nil && (e.evict == nil || g.evict.Name < e.evict.Name) {
@@ -156,7 +156,7 @@ func (r *Restarter) buildPlan(ctx context.Context, d sidecarmode.Decision, scan 
 	add := func(w *workload) *entry {
 		e, ok := entries[w.ref]
 		if !ok {
-			e = &entry{w: w, reasons: set[string]{}, layouts: set[sidecarmode.Layout]{}, versions: set[string]{}}
+			e = &entry{w: w}
 			entries[w.ref] = e
 		}
 		return e
@@ -215,7 +215,7 @@ func (r *Restarter) buildPlan(ctx context.Context, d sidecarmode.Decision, scan 
 		}
 		_, e.restartedBefore = r.restarted[ref]
 		if e.w.mode == modeEvict {
-			e.ready = scan.readyByOwner[ownerKey{APIVersion: ref.APIVersion, Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, UID: e.w.uid}]
+			e.ready = scan.readyByOwner[e.w.uid]
 		}
 		if settled, _ := progressOf(e); isOurs(e.w, target) && !settled {
 			now := r.now()
@@ -310,11 +310,11 @@ func decide(e *entry, target string) (wp WorkloadPlan, ok bool) {
 	w := e.w
 	wp = WorkloadPlan{
 		Workload:          w.ref,
-		Layouts:           sortedStrings(e.layouts),
-		ProxyVersions:     sortedStrings(e.versions),
+		Layouts:           e.layouts.sorted(),
+		ProxyVersions:     e.versions.sorted(),
 		StalePods:         e.stale,
 		StaleAfterRestart: e.staleAfterRestart,
-		Reasons:           sortedStrings(e.reasons),
+		Reasons:           e.reasons.sorted(),
 		RestartedFor:      w.marker,
 		Strategy:          w.strategy,
 		w:                 w,
@@ -447,7 +447,7 @@ func pace(plan *Plan) {
 
 // staleSummary is "2 stale pods (1.27.3, expected 1.30.2; regular, expected native)".
 func staleSummary(e *entry) string {
-	return stalePhrase(e.stale, sortedStrings(e.reasons))
+	return stalePhrase(e.stale, e.reasons.sorted())
 }
 
 func staleSummaryOf(wp *WorkloadPlan) string { return stalePhrase(wp.StalePods, wp.Reasons) }

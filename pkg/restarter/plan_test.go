@@ -171,11 +171,11 @@ func TestDecide(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
 			e := tt.e
-			e.reasons = set[string]{}
+			e.reasons = nil
 			if e.stale > 0 {
 				e.reasons.add("1.27.3, expected 1.30.2")
 			}
-			e.layouts, e.versions = set[sidecarmode.Layout]{}, set[string]{}
+			e.layouts, e.versions = nil, nil
 			wp, ok := decide(&e, target)
 			g.Expect(ok).To(Equal(!tt.skip))
 			if tt.skip {

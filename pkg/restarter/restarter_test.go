@@ -222,7 +222,7 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 			want := plan(oneByOne, 1_000_000)
 			listed = newCountingClient(env.Client)
 			// A continue token of the ReplicaSet listing expires: it starts over.
-			listed.expireContinueAt, listed.expireOnly = 1, &appsv1.ReplicaSetList{}
+			listed.expireContinueAt, listed.expireOnly = 1, &metav1.PartialObjectMetadataList{}
 			got := plan(listed, 1)
 			g.Expect(got.Workloads).NotTo(BeEmpty())
 			g.Expect(got).To(Equal(want))
@@ -235,8 +235,14 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 		Expect(listed.Expired()).To(Equal(1))
 		for _, kind := range []string{"ReplicaSet", "Deployment", "StatefulSet", "DaemonSet", "Namespace"} {
 			Expect(oneByOne.Reads("get "+kind)).NotTo(BeZero(), kind)
-			Expect(listed.Reads("get "+kind)).To(BeZero(), "%s: every one needed was listed", kind)
 			Expect(listed.Reads("list "+kind+"List")).To(BeNumerically(">=", 2), "%s: counted, then listed", kind)
+			if kind == "ReplicaSet" {
+				// ReplicaSets are listed by their metadata: the one without
+				// an owner, mixed/lonely, is the workload and is read whole.
+				Expect(listed.Reads("get " + kind)).To(Equal(1))
+				continue
+			}
+			Expect(listed.Reads("get "+kind)).To(BeZero(), "%s: every one needed was listed", kind)
 		}
 		Expect(listed.Writes()).To(BeEmpty())
 	})

@@ -3,7 +3,7 @@ package restarter
 import (
 	"context"
 	"fmt"
-	"sort"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -47,9 +47,9 @@ type group struct {
 	// staleAfterRestart counts those of them created from a pod template
 	// already marked for the target: the restart did not help them.
 	staleAfterRestart int
-	reasons           set[string]
-	layouts           set[sidecarmode.Layout]
-	versions          set[string]
+	reasons           few[string]
+	layouts           few[sidecarmode.Layout]
+	versions          few[string]
 	// evict is one stale pod created before the restart, the first by name:
 	// the next pod to evict for workloads whose pods are evicted one at a time.
 	evict *podRef
@@ -71,10 +71,10 @@ type scanResult struct {
 	// reasons counts under both).
 	staleByReason map[sidecarmode.ReasonKind]int
 	groups        map[ownerKey]*group
-	// readyByOwner counts, per controller owner, the pods that are Running,
+	// readyByOwner counts, per controller owner's UID, the pods that are Running,
 	// Ready and not terminating, with a proxy or not: evictions wait until
 	// the list agrees with the workload's status that all pods are up.
-	readyByOwner map[ownerKey]int32
+	readyByOwner map[types.UID]int32
 	// listRestarts counts listings restarted after an expired continue token.
 	listRestarts int
 }
@@ -83,7 +83,7 @@ func newScanResult() *scanResult {
 	return &scanResult{
 		staleByReason: map[sidecarmode.ReasonKind]int{},
 		groups:        map[ownerKey]*group{},
-		readyByOwner:  map[ownerKey]int32{},
+		readyByOwner:  map[types.UID]int32{},
 	}
 }
 
@@ -155,8 +155,8 @@ func isExpired(err error) bool {
 func (s *scanResult) add(pod *corev1.Pod, d sidecarmode.Decision, controlPlaneNamespace string) {
 	s.listed++
 	if pod.Namespace != controlPlaneNamespace && pod.DeletionTimestamp == nil &&
-		pod.Status.Phase == corev1.PodRunning && podReady(pod) && metav1.GetControllerOf(pod) != nil {
-		s.readyByOwner[ownerKeyOf(pod)]++
+		pod.Status.Phase == corev1.PodRunning && podReady(pod) && metav1.GetControllerOfNoCopy(pod) != nil {
+		s.readyByOwner[metav1.GetControllerOfNoCopy(pod).UID]++
 	}
 	c := classify(pod, d, controlPlaneNamespace)
 	if c.skip != "" {
@@ -193,7 +193,7 @@ func (s *scanResult) group(pod *corev1.Pod) *group {
 	key := ownerKeyOf(pod)
 	g, ok := s.groups[key]
 	if !ok {
-		g = &group{owner: key, reasons: set[string]{}, layouts: set[sidecarmode.Layout]{}, versions: set[string]{}}
+		g = &group{owner: key}
 		if key.Kind == "Pod" {
 			g.optedOut = pod.Annotations[OptOutAnnotation] == OptOutDisabled
 		}
@@ -204,7 +204,7 @@ func (s *scanResult) group(pod *corev1.Pod) *group {
 
 // ownerKeyOf is the pod's controller, or the pod itself.
 func ownerKeyOf(pod *corev1.Pod) ownerKey {
-	if ref := metav1.GetControllerOf(pod); ref != nil {
+	if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
 		return ownerKey{APIVersion: ref.APIVersion, Kind: ref.Kind, Namespace: pod.Namespace, Name: ref.Name, UID: ref.UID}
 	}
 	return ownerKey{APIVersion: "v1", Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID}
@@ -280,13 +280,21 @@ type set[T comparable] map[T]struct{}
 
 func (s set[T]) add(v T) { s[v] = struct{}{} }
 
-// sortedStrings returns the members of a set of strings (or string types),
-// sorted.
-func sortedStrings[T ~string](s set[T]) []T {
-	out := make([]T, 0, len(s))
-	for v := range s {
-		out = append(out, v)
+// few is a set of the few distinct values the stale pods of one workload
+// show (reasons, layouts, versions): a slice, because the scan keeps three
+// such sets per workload with stale pods, mostly of one or two members,
+// where a map each would cost several times as much.
+type few[T ~string] []T
+
+func (f *few[T]) add(v T) {
+	if !slices.Contains(*f, v) {
+		*f = append(*f, v)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+}
+
+// sorted returns the members, sorted, in a new slice.
+func (f few[T]) sorted() []T {
+	out := slices.Clone(f)
+	slices.Sort(out)
 	return out
 }

@@ -109,9 +109,9 @@ func TestScanAggregatesPerOwnerWithoutPods(t *testing.T) {
 	g.Expect(web.staleAfterRestart).To(Equal(1))
 	g.Expect(web.watch).To(BeTrue())
 	g.Expect(web.evict).To(Equal(&podRef{Name: "web-1-b", UID: "a/web-1-b"}))
-	g.Expect(sortedStrings(web.reasons)).To(Equal([]string{"1.27.3, expected 1.30.2", "regular, expected native"}))
-	g.Expect(sortedStrings(web.layouts)).To(Equal([]sidecarmode.Layout{sidecarmode.LayoutNative, sidecarmode.LayoutRegular}))
-	g.Expect(sortedStrings(web.versions)).To(Equal([]string{"1.27.3", "1.30.2"}))
+	g.Expect(web.reasons.sorted()).To(Equal([]string{"1.27.3, expected 1.30.2", "regular, expected native"}))
+	g.Expect(web.layouts.sorted()).To(Equal([]sidecarmode.Layout{sidecarmode.LayoutNative, sidecarmode.LayoutRegular}))
+	g.Expect(web.versions.sorted()).To(Equal([]string{"1.27.3", "1.30.2"}))
 
 	bare := s.groups[ownerKey{APIVersion: "v1", Kind: "Pod", Namespace: "a", Name: "bare", UID: "a/bare"}]
 	g.Expect(bare).NotTo(BeNil())
