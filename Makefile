@@ -114,7 +114,7 @@ verify: manifests generate ## Fail if generated files are stale, code is unforma
 ##@ Benchmarks
 
 # ARGS go to the program, e.g. `make bench ARGS="--sizes 1000,10000 --reps 3"`.
-# The default run (1k, 10k and 50k pods) takes about 15 minutes on 2 CPUs; see docs/performance.md.
+# The default run (1k, 10k and 50k pods) takes 11 to 15 minutes on 2 CPUs; see docs/performance.md.
 .PHONY: bench
 bench: test-cluster ## Measure the restarter's scan against a bare paged LIST of 1k, 10k and 50k pods; prints a markdown table.
 	KUBEBUILDER_ASSETS="$$(hack/test-cluster.sh)" go run ./bench $(ARGS)

@@ -122,6 +122,8 @@ func runChildMode(ctx context.Context, mode string, o childOptions) error {
 		res, err = measureList(ctx, cfg, counter, o.pageSize)
 	case modeScan, modeRun:
 		res, err = measureRestarter(ctx, cfg, counter, mode, o.pageSize, o.moduleVersion)
+	case modePodList:
+		res, err = measurePodList(ctx, cfg, counter, o.pageSize)
 	case modeWatchList:
 		res, err = measureWatchList(ctx, cfg, counter)
 	case modeOwners:

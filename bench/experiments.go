@@ -7,6 +7,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
@@ -15,6 +16,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/istio-module/operator/pkg/podlist"
 )
 
 // Experiments: what the alternatives to the restarter's current reads would
@@ -23,6 +26,10 @@ const (
 	// modeWatchList streams all pods with a watch that sends the initial
 	// state (sendInitialEvents), one object at a time instead of pages.
 	modeWatchList = "watchlist"
+	// modePodList pages through all pods with podlist, as the restarter's
+	// scan does, and does nothing per pod: the scan's read without the
+	// restarter's state.
+	modePodList = "podlist"
 	// modeOwners reads the ReplicaSet and then the Deployment of every stale
 	// workload, as the plan does, once one after the other and once with
 	// ownerConcurrency reads in flight.
@@ -69,6 +76,31 @@ func measureWatchList(ctx context.Context, cfg *rest.Config, counter *requestCou
 			}
 		}
 		return fmt.Errorf("the watch ended after %d pods without the end of the initial events", res.Pods)
+	})
+	return res, err
+}
+
+// measurePodList pages through all pods with podlist and a no-op per pod.
+func measurePodList(ctx context.Context, cfg *rest.Config, counter *requestCounter, pageSize int64) (childResult, error) {
+	pods, err := podlist.NewForConfig(cfg)
+	if err != nil {
+		return childResult{}, err
+	}
+	if _, err := pods.Page(ctx, 1, "", func(*corev1.Pod) {}); err != nil {
+		return childResult{}, fmt.Errorf("warm up: %w", err)
+	}
+	var res childResult
+	err = measure(counter, &res, func() error {
+		cont := ""
+		for {
+			next, err := pods.Page(ctx, pageSize, cont, func(*corev1.Pod) { res.Pods++ })
+			if err != nil {
+				return err
+			}
+			if cont = next; cont == "" {
+				return nil
+			}
+		}
 	})
 	return res, err
 }

@@ -313,6 +313,20 @@ func (h *harness) experiments(ctx context.Context, cl *cluster, r *row, reps int
 	}
 	r.Experiments = true
 	r.WatchList, r.WatchListRSS = median(times), median(rss)
+	times, rss = nil, nil
+	for rep := range reps {
+		res, maxRSS, err := h.child(ctx, modePodList)
+		if err != nil {
+			return err
+		}
+		if res.Pods != r.Pods {
+			return fmt.Errorf("the podlist pages held %d pods, want %d", res.Pods, r.Pods)
+		}
+		times, rss = append(times, secondsOf(res.Seconds)), append(rss, maxRSS)
+		logf("  rep %d %-9s %7.3f s  peak RSS %6.1f MiB  (%.1f MiB read, %d GCs)", rep+1, modePodList, res.Seconds,
+			float64(maxRSS)/1024, float64(res.ResponseBytes)/(1<<20), res.NumGC)
+	}
+	r.PodList, r.PodListRSS = median(times), median(rss)
 	var seq, conc, listed []time.Duration
 	for range reps {
 		res, _, err := h.child(ctx, modeOwners, "--workloads", fmt.Sprint(cl.workloads))
