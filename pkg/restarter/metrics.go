@@ -34,7 +34,7 @@ var (
 
 	listRestartsTotal = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "istio_module_restarter_list_restarts_total",
-		Help: "Pod listings started over because the API server expired the continue token (HTTP 410).",
+		Help: "Listings of pods, or of owners the plan lists, started over because the API server expired the continue token (HTTP 410).",
 	})
 )
 
