@@ -3,6 +3,7 @@ package restarter
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -22,75 +23,71 @@ import (
 // off when the objects needed are at least a tenth of all objects of it.
 const listCostRatio = 10 // listed objects that cost about one GET
 
-// workloadPageSize bounds the pages of Deployments, StatefulSets and
-// DaemonSets, which are decoded whole: 500 Deployments are about 5 MiB of
-// live heap, and at 50k pods such pages were most of the scan's peak.
-const workloadPageSize = 100
+// Owner listings page in small steps: each page is decoded whole, on top of
+// what the scan has gathered. Measured at 50k pods: pages of 500
+// ReplicaSets' metadata (managedFields included) took the heap from 8 to
+// 17 MB, and pages of 100 Deployments with their pod templates cost about
+// 5 MiB of peak RSS even at 1k pods. At 100 and 50 a page, the listings add
+// about 2 MB of heap to the scan's, for 0.2 to 0.5 s more of requests at
+// 50k pods (docs/performance.md).
+const (
+	metadataPageSize = 100
+	workloadPageSize = 50
+)
 
 // listMinObjects: below this many needed objects, GETs are cheap enough
 // whatever the cluster's size. A variable for tests.
 var listMinObjects = 32
 
-// listOwners fills the caches, before the plan resolves its groups, by
-// listing each kind of owner of which it needs many: ReplicaSets, then the
-// Deployments they point at, StatefulSets, DaemonSets and namespaces. It
-// keeps the facts of the objects needed, never the objects. Whatever it does
-// not find (an object created since, or gone, or a kind not worth listing),
-// resolve reads on its own; a failed listing only costs those reads, so its
-// error is logged and not returned.
+// listOwners resolves groups before the plan does, by listing each kind of
+// owner of which it needs many: ReplicaSets, then the Deployments they point
+// at, StatefulSets, DaemonSets and namespaces. It keeps the facts of the
+// workloads needed, never the objects. Whatever it does not resolve (an
+// object created or deleted meanwhile, a ReplicaSet that is its own
+// workload, a kind not worth listing), resolve reads on its own; a failed
+// listing only costs those reads, so its error is logged and not returned.
 func (o *owners) listOwners(ctx context.Context, groups []*group) {
 	log := ctrl.LoggerFrom(ctx)
-	replicaSets := map[types.NamespacedName]ownerKey{}
-	workloads := map[string]map[types.NamespacedName]types.UID{}
+	replicaSets := map[types.NamespacedName]*group{}
+	wanted := map[string]wantedWorkloads{"Deployment": {}, "StatefulSet": {}, "DaemonSet": {}}
 	namespaces := map[string]bool{}
 	for _, g := range groups {
 		k := g.owner
 		namespaces[k.Namespace] = true
 		switch k.gk() {
 		case groupKindReplicaSet:
-			replicaSets[types.NamespacedName{Namespace: k.Namespace, Name: k.Name}] = k
+			replicaSets[types.NamespacedName{Namespace: k.Namespace, Name: k.Name}] = g
 		case groupKindStatefulSet, groupKindDaemonSet:
-			addWanted(workloads, k.Kind, k.Namespace, k.Name, k.UID)
+			wanted[k.Kind].add(k.Namespace, k.Name, k.UID, g)
 		}
 	}
 
 	// ReplicaSets by their metadata only: all the plan needs of one with a
 	// controller is its controller reference, and old revisions, listed
 	// too, are the bulk of them. One without a controller is the workload
-	// itself; resolve reads it whole.
+	// itself, and one owned by another kind is reported by that kind:
+	// resolve reads both whole.
 	rsList := func() client.ObjectList {
 		list := &metav1.PartialObjectMetadataList{}
 		list.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("ReplicaSetList"))
 		return list
 	}
 	if o.worthListing(ctx, rsList(), len(replicaSets)) {
-		err := o.listAll(ctx, o.pageSize, rsList, func(obj client.Object) {
-			k, ok := replicaSets[types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}]
+		err := o.listAll(ctx, min(o.pageSize, metadataPageSize), rsList, func(obj client.Object) {
+			g, ok := replicaSets[types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}]
 			if !ok {
 				return
 			}
-			var f replicaSetFacts
+			k := g.owner
 			switch ref := metav1.GetControllerOfNoCopy(obj); {
 			case k.UID != "" && obj.GetUID() != k.UID:
-				f.gone = true
-			case ref != nil:
-				f.controller = ref.DeepCopy()
-			default:
-				return
+				o.resolved(g, goneWorkload(k.workloadRef(), k.UID))
+			case ref != nil && groupKindOf(ref) == groupKindDeployment:
+				wanted["Deployment"].add(k.Namespace, ref.Name, ref.UID, g)
 			}
-			o.mu.Lock()
-			o.replicaSets[k] = f
-			o.mu.Unlock()
 		})
 		if err != nil {
 			log.Info("Could not list ReplicaSets; reading the stale pods' ReplicaSets one by one", "error", err.Error())
-		}
-	}
-	// The Deployments wanted are those of the ReplicaSets just listed; had
-	// they not been listed, reading them one by one comes first anyway.
-	for k := range o.replicaSets {
-		if f := o.replicaSets[k]; f.controller != nil && groupKindOf(f.controller) == groupKindDeployment {
-			addWanted(workloads, "Deployment", k.Namespace, f.controller.Name, f.controller.UID)
 		}
 	}
 
@@ -102,35 +99,44 @@ func (o *owners) listOwners(ctx context.Context, groups []*group) {
 		{"StatefulSet", func() client.ObjectList { return &appsv1.StatefulSetList{} }},
 		{"DaemonSet", func() client.ObjectList { return &appsv1.DaemonSetList{} }},
 	} {
-		wanted := workloads[kind.name]
-		if !o.worthListing(ctx, kind.newList(), len(wanted)) {
+		want := wanted[kind.name]
+		if !o.worthListing(ctx, kind.newList(), len(want)) {
 			continue
 		}
 		err := o.listAll(ctx, min(o.pageSize, workloadPageSize), kind.newList, func(obj client.Object) {
 			nn := types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}
-			uid, ok := wanted[nn]
+			wl, ok := want[nn]
 			if !ok {
 				return
 			}
 			ref := WorkloadRef{APIVersion: "apps/v1", Kind: kind.name, Namespace: nn.Namespace, Name: nn.Name}
 			w := &workload{ref: ref}
-			if uid != "" && obj.GetUID() != uid {
-				w = goneWorkload(ref, uid)
+			if wl.uid != "" && obj.GetUID() != wl.uid {
+				w = goneWorkload(ref, wl.uid)
 			} else {
 				describe(w, obj)
 			}
 			o.cacheRef(ref, w)
+			for _, g := range wl.groups {
+				o.resolved(g, w)
+			}
 		})
 		if err != nil {
 			log.Info("Could not list "+kind.name+"s; reading the ones needed one by one", "error", err.Error())
 		}
 	}
 
-	if o.worthListing(ctx, &corev1.NamespaceList{}, len(namespaces)) {
-		err := o.listAll(ctx, o.pageSize, func() client.ObjectList { return &corev1.NamespaceList{} }, func(obj client.Object) {
+	// Namespaces by their metadata only: the opt-out is an annotation.
+	nsList := func() client.ObjectList {
+		list := &metav1.PartialObjectMetadataList{}
+		list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
+		return list
+	}
+	if o.worthListing(ctx, nsList(), len(namespaces)) {
+		err := o.listAll(ctx, min(o.pageSize, metadataPageSize), nsList, func(obj client.Object) {
 			if namespaces[obj.GetName()] {
 				o.mu.Lock()
-				o.namespaces[obj.GetName()] = optedOut(&obj.(*corev1.Namespace).ObjectMeta)
+				o.namespaces[obj.GetName()] = obj.GetAnnotations()[OptOutAnnotation] == OptOutDisabled
 				o.mu.Unlock()
 			}
 		})
@@ -140,11 +146,28 @@ func (o *owners) listOwners(ctx context.Context, groups []*group) {
 	}
 }
 
-func addWanted(m map[string]map[types.NamespacedName]types.UID, kind, namespace, name string, uid types.UID) {
-	if m[kind] == nil {
-		m[kind] = map[types.NamespacedName]types.UID{}
+// wantedWorkloads are the workloads of one kind that listOwners looks for,
+// by name, with the groups of pods each one resolves.
+type wantedWorkloads map[types.NamespacedName]*wantedWorkload
+
+type wantedWorkload struct {
+	uid    types.UID
+	groups []*group
+}
+
+// add wants the workload for g. A listing that starts over adds a group
+// again; that is a no-op. So is a group whose owner points at an earlier
+// incarnation of a workload already wanted: resolve reads that one.
+func (ws wantedWorkloads) add(namespace, name string, uid types.UID, g *group) {
+	nn := types.NamespacedName{Namespace: namespace, Name: name}
+	wl, ok := ws[nn]
+	if !ok {
+		ws[nn] = &wantedWorkload{uid: uid, groups: []*group{g}}
+		return
 	}
-	m[kind][types.NamespacedName{Namespace: namespace, Name: name}] = uid
+	if wl.uid == uid && !slices.Contains(wl.groups, g) {
+		wl.groups = append(wl.groups, g)
+	}
 }
 
 // worthListing reports whether listing all objects of list's kind is cheaper

@@ -87,13 +87,11 @@ type owners struct {
 	c client.Client
 	// mu guards the caches: prefetch resolves owners concurrently.
 	mu sync.Mutex
-	// byOwner caches the workload of each direct owner key.
-	byOwner map[ownerKey]*workload
+	// byOwner caches the workload of each group's direct owner.
+	byOwner map[*group]*workload
 	// byRef caches workloads read by reference (the Deployment of a
 	// ReplicaSet, the CronJob of a Job, workloads in flight).
 	byRef map[WorkloadRef]*workload
-	// replicaSets caches ReplicaSets found by listing them all (listOwners).
-	replicaSets map[ownerKey]replicaSetFacts
 	// namespaces caches whether a namespace opted out.
 	namespaces map[string]bool
 	// pageSize is the Limit of the LISTs that listOwners pages through.
@@ -101,8 +99,8 @@ type owners struct {
 }
 
 func newOwners(c client.Client, pageSize int64) *owners {
-	return &owners{c: c, pageSize: pageSize, byOwner: map[ownerKey]*workload{}, byRef: map[WorkloadRef]*workload{},
-		replicaSets: map[ownerKey]replicaSetFacts{}, namespaces: map[string]bool{}}
+	return &owners{c: c, pageSize: pageSize, byOwner: map[*group]*workload{}, byRef: map[WorkloadRef]*workload{},
+		namespaces: map[string]bool{}}
 }
 
 var (
@@ -139,17 +137,22 @@ func (o *owners) namespaceOptedOut(ctx context.Context, name string) (bool, erro
 // Pod -> ReplicaSet -> Deployment; StatefulSet; DaemonSet; Job -> CronJob;
 // ReplicationController; other kinds; none (bare Pod).
 func (o *owners) resolve(ctx context.Context, g *group) (*workload, error) {
-	if w, ok := o.cachedOwner(g.owner); ok {
+	if w, ok := o.cachedOwner(g); ok {
 		return w, nil
 	}
 	w, err := o.resolveOwner(ctx, g)
 	if err != nil {
 		return nil, err
 	}
-	o.mu.Lock()
-	o.byOwner[g.owner] = w
-	o.mu.Unlock()
+	o.resolved(g, w)
 	return w, nil
+}
+
+// resolved caches w as the workload of g's pods.
+func (o *owners) resolved(g *group, w *workload) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.byOwner[g] = w
 }
 
 func (o *owners) resolveOwner(ctx context.Context, g *group) (*workload, error) {
@@ -168,10 +171,10 @@ func (o *owners) resolveOwner(ctx context.Context, g *group) (*workload, error) 
 	case groupKindJob:
 		return o.resolveJob(ctx, k)
 	case groupKindStatefulSet, groupKindDaemonSet, groupKindReplicationController:
-		return o.workload(ctx, WorkloadRef{APIVersion: k.APIVersion, Kind: k.Kind, Namespace: k.Namespace, Name: k.Name}, k.UID)
+		return o.workload(ctx, k.workloadRef(), k.UID)
 	}
 	return &workload{
-		ref:  WorkloadRef{APIVersion: k.APIVersion, Kind: k.Kind, Namespace: k.Namespace, Name: k.Name},
+		ref:  k.workloadRef(),
 		uid:  k.UID,
 		mode: modeManual,
 		why:  fmt.Sprintf("owned by a %s, a kind the restarter does not restart: restart it with its own tooling", k.Kind),
@@ -179,23 +182,21 @@ func (o *owners) resolveOwner(ctx context.Context, g *group) (*workload, error) 
 }
 
 func (o *owners) resolveReplicaSet(ctx context.Context, k ownerKey) (*workload, error) {
-	f, ok := o.cachedReplicaSet(k)
-	if !ok {
-		var rs appsv1.ReplicaSet
-		gone, err := o.get(ctx, k.Namespace, k.Name, k.UID, &rs)
-		if err != nil {
-			return nil, err
-		}
-		f = replicaSetFactsOf(gone, &rs)
+	var rs appsv1.ReplicaSet
+	gone, err := o.get(ctx, k.Namespace, k.Name, k.UID, &rs)
+	if err != nil {
+		return nil, err
 	}
-	if f.gone {
-		return goneWorkload(WorkloadRef{APIVersion: k.APIVersion, Kind: k.Kind, Namespace: k.Namespace, Name: k.Name}, k.UID), nil
+	if gone {
+		return goneWorkload(k.workloadRef(), k.UID), nil
 	}
-	if f.standalone != nil {
-		o.cacheRef(f.standalone.ref, f.standalone)
-		return f.standalone, nil
+	owner := metav1.GetControllerOfNoCopy(&rs)
+	if owner == nil {
+		w := &workload{ref: k.workloadRef()}
+		describe(w, &rs)
+		o.cacheRef(w.ref, w)
+		return w, nil
 	}
-	owner := f.controller
 	ref := WorkloadRef{APIVersion: owner.APIVersion, Kind: owner.Kind, Namespace: k.Namespace, Name: owner.Name}
 	if groupKindOf(owner) == groupKindDeployment {
 		return o.workload(ctx, ref, owner.UID)
@@ -205,30 +206,8 @@ func (o *owners) resolveReplicaSet(ctx context.Context, k ownerKey) (*workload, 
 			k.Name, owner.Kind)}, nil
 }
 
-// replicaSetFacts is what resolving pods to their workload needs of a
-// ReplicaSet, whether it was read alone or listed with all others.
-type replicaSetFacts struct {
-	gone bool
-	// controller is the ReplicaSet's controller reference; nil without one.
-	controller *metav1.OwnerReference
-	// standalone is the ReplicaSet as the workload, when it has no controller.
-	standalone *workload
-}
-
-func replicaSetFactsOf(gone bool, rs *appsv1.ReplicaSet) replicaSetFacts {
-	if gone {
-		return replicaSetFacts{gone: true}
-	}
-	if owner := metav1.GetControllerOf(rs); owner != nil {
-		return replicaSetFacts{controller: owner}
-	}
-	w := &workload{ref: WorkloadRef{APIVersion: "apps/v1", Kind: "ReplicaSet", Namespace: rs.Namespace, Name: rs.Name}, uid: rs.UID}
-	describeReplicaSet(w, rs)
-	return replicaSetFacts{standalone: w}
-}
-
 func (o *owners) resolveJob(ctx context.Context, k ownerKey) (*workload, error) {
-	ref := WorkloadRef{APIVersion: k.APIVersion, Kind: k.Kind, Namespace: k.Namespace, Name: k.Name}
+	ref := k.workloadRef()
 	var job batchv1.Job
 	gone, err := o.get(ctx, k.Namespace, k.Name, k.UID, &job)
 	if err != nil {
@@ -329,7 +308,7 @@ func groupKindOf(ref *metav1.OwnerReference) schema.GroupKind {
 // read; it waits for the next run.
 func unreadableWorkload(k ownerKey, err error) *workload {
 	return &workload{
-		ref:  WorkloadRef{APIVersion: k.APIVersion, Kind: k.Kind, Namespace: k.Namespace, Name: k.Name},
+		ref:  k.workloadRef(),
 		uid:  k.UID,
 		mode: modeUnresolved,
 		why:  fmt.Sprintf("could not read its owner (%v); trying again on the next run", err),
@@ -435,17 +414,10 @@ func (o *owners) cachedNamespace(name string) (bool, bool) {
 	return v, ok
 }
 
-func (o *owners) cachedReplicaSet(k ownerKey) (replicaSetFacts, bool) {
+func (o *owners) cachedOwner(g *group) (*workload, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	f, ok := o.replicaSets[k]
-	return f, ok
-}
-
-func (o *owners) cachedOwner(k ownerKey) (*workload, bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	w, ok := o.byOwner[k]
+	w, ok := o.byOwner[g]
 	return w, ok
 }
 

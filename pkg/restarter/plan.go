@@ -162,19 +162,17 @@ func (r *Restarter) buildPlan(ctx context.Context, d sidecarmode.Decision, scan 
 		return e
 	}
 
-	keys := make([]ownerKey, 0, len(scan.groups))
-	for k := range scan.groups {
-		keys = append(keys, k)
+	groups := make([]*group, 0, len(scan.groups))
+	for _, g := range scan.groups {
+		groups = append(groups, g)
 	}
-	sort.Slice(keys, func(i, j int) bool { return ownerKeyLess(keys[i], keys[j]) })
-	groups := make([]*group, len(keys))
-	for i, k := range keys {
-		groups[i] = scan.groups[k]
-	}
+	// Resolved in a fixed order, so that the errors and the plan do not
+	// depend on the map's.
+	sort.Slice(groups, func(i, j int) bool { return ownerKeyLess(groups[i].owner, groups[j].owner) })
 	own.listOwners(ctx, groups)
 	own.prefetch(ctx, groups)
-	for _, k := range keys {
-		g := scan.groups[k]
+	for _, g := range groups {
+		k := g.owner
 		w, err := own.resolve(ctx, g)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -467,7 +465,10 @@ func ownerKeyLess(a, b ownerKey) bool {
 	if a.Kind != b.Kind {
 		return a.Kind < b.Kind
 	}
-	return a.Name < b.Name
+	if a.Name != b.Name {
+		return a.Name < b.Name
+	}
+	return a.UID < b.UID
 }
 
 func workloadLess(a, b WorkloadRef) bool {

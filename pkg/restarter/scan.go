@@ -23,6 +23,12 @@ type ownerKey struct {
 	UID                               types.UID
 }
 
+// workloadRef is the owner as a workload, for owners that are the workload
+// their pods belong to.
+func (k ownerKey) workloadRef() WorkloadRef {
+	return WorkloadRef{APIVersion: k.APIVersion, Kind: k.Kind, Namespace: k.Namespace, Name: k.Name}
+}
+
 func (k ownerKey) gk() schema.GroupKind {
 	gv, _ := schema.ParseGroupVersion(k.APIVersion)
 	return schema.GroupKind{Group: gv.Group, Kind: k.Kind}
