@@ -24,11 +24,11 @@ import (
 const listCostRatio = 10 // listed objects that cost about one GET
 
 // Owner listings page in small steps: each page is decoded whole, on top of
-// what the scan has gathered. Measured at 50k pods: pages of 500
+// what the scan has gathered. Measured: at 50k pods, pages of 500
 // ReplicaSets' metadata (managedFields included) took the heap from 8 to
-// 17 MB, and pages of 100 Deployments with their pod templates cost about
-// 5 MiB of peak RSS even at 1k pods. At 100 and 50 a page, the listings add
-// about 2 MB of heap to the scan's, for 0.2 to 0.5 s more of requests at
+// 17 MB; at 1k pods, pages of 100 Deployments with their pod templates cost
+// about 5 MiB of peak RSS. At 100 and 50 a page, the listings add
+// about 2 MB of heap to the scan's, for a few tenths of a second more at
 // 50k pods (docs/performance.md).
 const (
 	metadataPageSize = 100
