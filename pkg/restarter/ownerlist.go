@@ -10,6 +10,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -67,11 +68,7 @@ func (o *owners) listOwners(ctx context.Context, groups []*group) {
 	// too, are the bulk of them. One without a controller is the workload
 	// itself, and one owned by another kind is reported by that kind:
 	// resolve reads both whole.
-	rsList := func() client.ObjectList {
-		list := &metav1.PartialObjectMetadataList{}
-		list.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("ReplicaSetList"))
-		return list
-	}
+	rsList := metadataList(appsv1.SchemeGroupVersion.WithKind("ReplicaSetList"))
 	if o.worthListing(ctx, rsList(), len(replicaSets)) {
 		err := o.listAll(ctx, min(o.pageSize, metadataPageSize), rsList, func(obj client.Object) {
 			g, ok := replicaSets[types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}]
@@ -127,11 +124,7 @@ func (o *owners) listOwners(ctx context.Context, groups []*group) {
 	}
 
 	// Namespaces by their metadata only: the opt-out is an annotation.
-	nsList := func() client.ObjectList {
-		list := &metav1.PartialObjectMetadataList{}
-		list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
-		return list
-	}
+	nsList := metadataList(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
 	if o.worthListing(ctx, nsList(), len(namespaces)) {
 		err := o.listAll(ctx, min(o.pageSize, metadataPageSize), nsList, func(obj client.Object) {
 			if namespaces[obj.GetName()] {
@@ -143,6 +136,15 @@ func (o *owners) listOwners(ctx context.Context, groups []*group) {
 		if err != nil {
 			log.Info("Could not list namespaces; reading the ones needed one by one", "error", err.Error())
 		}
+	}
+}
+
+// metadataList makes empty lists of the metadata of one kind's objects.
+func metadataList(gvk schema.GroupVersionKind) func() client.ObjectList {
+	return func() client.ObjectList {
+		list := &metav1.PartialObjectMetadataList{}
+		list.SetGroupVersionKind(gvk)
+		return list
 	}
 }
 
