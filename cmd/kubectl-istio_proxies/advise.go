@@ -189,7 +189,7 @@ type adviseAgg struct {
 func adviseCluster(conn connFlags, tf targetFlags, set map[string]bool, warn io.Writer) (adviseReport, error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	c, err := newClient(conn)
+	c, _, err := newClient(conn)
 	if err != nil {
 		return adviseReport{}, err
 	}
@@ -204,7 +204,9 @@ func adviseCluster(conn connFlags, tf targetFlags, set map[string]bool, warn io.
 
 	aggs := map[workloadKey]*adviseAgg{}
 	own := newOwners(c)
-	err = listPods(ctx, c, conn.namespace, func() { aggs = map[workloadKey]*adviseAgg{} }, func(pod *corev1.Pod) error {
+	// Whole pods: the advisor reads probes, security contexts and more.
+	pods := typedPods{c: c, namespace: conn.namespace}
+	err = listPods(ctx, pods, func() { aggs = map[workloadKey]*adviseAgg{} }, func(pod *corev1.Pod) error {
 		if skipNamespace(conn, pod.Namespace) || pod.DeletionTimestamp != nil {
 			return nil
 		}

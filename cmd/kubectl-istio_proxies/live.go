@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/istio-module/operator/api/v1alpha2"
+	"github.com/istio-module/operator/pkg/podlist"
 	"github.com/istio-module/operator/pkg/restarter"
 	"github.com/istio-module/operator/pkg/sidecarmode"
 )
@@ -74,8 +75,10 @@ func newScheme() (*runtime.Scheme, error) {
 
 // newClient connects to the cluster the way kubectl does: --kubeconfig,
 // else $KUBECONFIG (a list of files), else ~/.kube/config; --context, else
-// the current context. The client reads from the API server, uncached.
-func newClient(c connFlags) (client.Client, error) {
+// the current context. The client reads from the API server, uncached; the
+// pod lister too, decoding only the fields the restarter reads (podlist), so
+// that a scan of a large cluster holds one pod at a time.
+func newClient(c connFlags) (client.Client, *podlist.Lister, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	if c.kubeconfig != "" {
 		rules.ExplicitPath = c.kubeconfig
@@ -83,19 +86,23 @@ func newClient(c connFlags) (client.Client, error) {
 	overrides := &clientcmd.ConfigOverrides{CurrentContext: c.context}
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
 	if err != nil {
-		return nil, fmt.Errorf("load kubeconfig: %w", err)
+		return nil, nil, fmt.Errorf("load kubeconfig: %w", err)
 	}
 	// One Get per owner of a pod: client-go's default of 5/s would crawl.
 	cfg.QPS, cfg.Burst = 50, 100
 	scheme, err := newScheme()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cl, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", cfg.Host, err)
+		return nil, nil, fmt.Errorf("connect to %s: %w", cfg.Host, err)
 	}
-	return cl, nil
+	pods, err := podlist.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to %s: %w", cfg.Host, err)
+	}
+	return cl, pods, nil
 }
 
 // targetFlags are inspect's target flags, shared by every command.
@@ -249,13 +256,14 @@ func meshHoldApplication(ctx context.Context, c client.Client) (bool, error) {
 	return mesh.DefaultConfig.HoldApplicationUntilProxyStarts, nil
 }
 
-// listPods pages through the pods of namespace ("" for all) and hands each
-// one to fn. When the API server expires the continue token, it calls reset
-// and lists again from the start, so the caller's aggregation starts over.
-func listPods(ctx context.Context, c client.Client, namespace string, reset func(), fn func(*corev1.Pod) error) error {
+// listPods pages through the pods pager lists and hands each one to fn,
+// stopping at fn's first error. When the API server expires the continue
+// token, it calls reset and lists again from the start, so the caller's
+// aggregation starts over.
+func listPods(ctx context.Context, pager restarter.PodPager, reset func(), fn func(*corev1.Pod) error) error {
 	const maxRestarts = 5
 	for restarts := 0; ; restarts++ {
-		err := listPodPages(ctx, c, namespace, fn)
+		err := listPodPages(ctx, pager, fn)
 		if err == nil || restarts == maxRestarts || !(apierrors.IsResourceExpired(err) || apierrors.IsGone(err)) {
 			return err
 		}
@@ -263,29 +271,50 @@ func listPods(ctx context.Context, c client.Client, namespace string, reset func
 	}
 }
 
-func listPodPages(ctx context.Context, c client.Client, namespace string, fn func(*corev1.Pod) error) error {
+func listPodPages(ctx context.Context, pager restarter.PodPager, fn func(*corev1.Pod) error) error {
 	cont := ""
 	for page := 1; ; page++ {
-		var pods corev1.PodList
-		opts := []client.ListOption{client.Limit(podPageSize)}
-		if namespace != "" {
-			opts = append(opts, client.InNamespace(namespace))
-		}
-		if cont != "" {
-			opts = append(opts, client.Continue(cont))
-		}
-		if err := c.List(ctx, &pods, opts...); err != nil {
+		var fnErr error
+		next, err := pager.Page(ctx, podPageSize, cont, func(pod *corev1.Pod) {
+			if fnErr == nil {
+				fnErr = fn(pod)
+			}
+		})
+		if err != nil {
 			return fmt.Errorf("list pods (page %d): %w", page, err)
 		}
-		for i := range pods.Items {
-			if err := fn(&pods.Items[i]); err != nil {
-				return err
-			}
+		if fnErr != nil {
+			return fnErr
 		}
-		if cont = pods.Continue; cont == "" {
+		if cont = next; cont == "" {
 			return nil
 		}
 	}
+}
+
+// typedPods pages through whole pods, of one namespace or ("") all, for
+// reports that read more of a pod than podlist decodes.
+type typedPods struct {
+	c         client.Client
+	namespace string
+}
+
+func (p typedPods) Page(ctx context.Context, limit int64, cont string, fn func(*corev1.Pod)) (string, error) {
+	var pods corev1.PodList
+	opts := []client.ListOption{client.Limit(limit)}
+	if p.namespace != "" {
+		opts = append(opts, client.InNamespace(p.namespace))
+	}
+	if cont != "" {
+		opts = append(opts, client.Continue(cont))
+	}
+	if err := p.c.List(ctx, &pods, opts...); err != nil {
+		return "", err
+	}
+	for i := range pods.Items {
+		fn(&pods.Items[i])
+	}
+	return pods.Continue, nil
 }
 
 // skipNamespace reports whether a cluster-wide scan skips the namespace.

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/istio-module/operator/pkg/podlist"
 	"github.com/istio-module/operator/pkg/restarter"
 	"github.com/istio-module/operator/pkg/sidecarmode"
 )
@@ -122,7 +123,7 @@ func runStatus(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	c, err := newClient(conn)
+	c, pods, err := newClient(conn)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -130,7 +131,7 @@ func runStatus(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	report, planErr, err := statusOf(ctx, c, conn, tg)
+	report, planErr, err := statusOf(ctx, c, pods, conn, tg)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -151,11 +152,11 @@ func runStatus(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 // statusOf scans the pods, asks the restarter for its dry-run plan and joins
 // the two. planErr is set when the plan could not be made, or only in part
 // (the report is still complete for what could be read).
-func statusOf(ctx context.Context, c client.Client, conn connFlags, tg target) (report statusReport, planErr, err error) {
+func statusOf(ctx context.Context, c client.Client, pods *podlist.Lister, conn connFlags, tg target) (report statusReport, planErr, err error) {
 	d := tg.Decision
 	aggs := map[workloadKey]*statusAgg{}
 	own := newOwners(c)
-	err = listPods(ctx, c, conn.namespace, func() { aggs = map[workloadKey]*statusAgg{} }, func(pod *corev1.Pod) error {
+	err = listPods(ctx, pods.InNamespace(conn.namespace), func() { aggs = map[workloadKey]*statusAgg{} }, func(pod *corev1.Pod) error {
 		if skipNamespace(conn, pod.Namespace) || pod.DeletionTimestamp != nil || pod.Status.Phase != corev1.PodRunning {
 			return nil
 		}
@@ -195,7 +196,7 @@ func statusOf(ctx context.Context, c client.Client, conn connFlags, tg target) (
 		return statusReport{}, nil, err
 	}
 
-	plan, planErr := restarter.New(c, nil, restarter.Options{DryRun: true}).Plan(ctx, d)
+	plan, planErr := restarter.New(c, nil, restarter.Options{DryRun: true, Pods: pods}).Plan(ctx, d)
 	planned := map[workloadKey]restarter.WorkloadPlan{}
 	if plan != nil {
 		for _, wp := range plan.Workloads {

@@ -1,5 +1,5 @@
-// Package podlist pages through all pods of a cluster and decodes, of each
-// pod, only the fields the restarter reads.
+// Package podlist pages through all pods of a cluster, or of one namespace,
+// and decodes, of each pod, only the fields the restarter reads.
 //
 // A typed LIST decodes every field of every pod of a page, managed fields
 // and all, into memory at once: at 500 pods a page that is 5.5 MiB of
@@ -32,6 +32,8 @@ const acceptHeader = "application/vnd.kubernetes.protobuf, application/json"
 // Lister lists pods page by page through a core/v1 REST client.
 type Lister struct {
 	c rest.Interface
+	// namespace scopes the listing; "" lists all namespaces.
+	namespace string
 }
 
 // New returns a Lister reading through c, a REST client for the core/v1
@@ -48,7 +50,14 @@ func NewForConfig(cfg *rest.Config) (*Lister, error) {
 	return New(core.RESTClient()), nil
 }
 
-// Page lists one page of pods in all namespaces: at most limit pods,
+// InNamespace returns a Lister of the pods of one namespace; "" is all
+// namespaces.
+func (l *Lister) InNamespace(namespace string) *Lister {
+	return &Lister{c: l.c, namespace: namespace}
+}
+
+// Page lists one page of pods, in all namespaces unless the Lister is
+// scoped to one (InNamespace): at most limit pods,
 // starting at the continue token cont ("" for the first page). It calls fn
 // with each pod, in the API server's order, as soon as the pod is decoded,
 // and returns the continue token of the next page, "" after the last.
@@ -58,6 +67,7 @@ func NewForConfig(cfg *rest.Config) (*Lister, error) {
 // included (an expired continue token is apierrors.IsResourceExpired).
 func (l *Lister) Page(ctx context.Context, limit int64, cont string, fn func(*corev1.Pod)) (next string, err error) {
 	body, err := l.c.Get().
+		Namespace(l.namespace).
 		Resource("pods").
 		VersionedParams(&metav1.ListOptions{Limit: limit, Continue: cont}, scheme.ParameterCodec).
 		SetHeader("Accept", acceptHeader).

@@ -279,6 +279,36 @@ func TestNewForConfigListsEveryPodOverProtobuf(t *testing.T) {
 	g.Expect(responses.seen).To(HaveEach(Equal("application/vnd.kubernetes.protobuf")), "response content types")
 }
 
+// A Lister scoped to a namespace pages through that namespace's pods only,
+// and together the namespaces hold every pod.
+func TestInNamespaceListsThatNamespaceOnly(t *testing.T) {
+	g := NewWithT(t)
+	env := apiServerWithPods(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	all := lister(t, env, nil)
+	want := typedPods(ctx, t, env)
+	total := 0
+	for _, ns := range []string{"podlist-a", "podlist-b", "podlist-c"} {
+		got, perPage := pageThroughAll(ctx, t, all.InNamespace(ns))
+		var inNamespace []*corev1.Pod
+		for _, p := range want {
+			if p.Namespace == ns {
+				inNamespace = append(inNamespace, p)
+			}
+		}
+		g.Expect(inNamespace).NotTo(BeEmpty(), "pods created in %s", ns)
+		expectFullPages(g, perPage, len(inNamespace))
+		expectSamePods(g, got, inNamespace)
+		total += len(got)
+	}
+	g.Expect(total).To(Equal(len(want)), "pods in the three namespaces")
+
+	got, _ := pageThroughAll(ctx, t, all.InNamespace("podlist-a").InNamespace(""))
+	g.Expect(got).To(HaveLen(len(want)), `InNamespace("") lists all namespaces again`)
+}
+
 // An API server or proxy that answers in JSON only: Page must give the
 // same pods.
 func TestPageListsEveryPodOverJSON(t *testing.T) {
