@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/istio-module/operator/pkg/advisor"
+	"github.com/istio-module/operator/pkg/restarter"
 	"github.com/istio-module/operator/pkg/sidecarmode"
 )
 
@@ -205,7 +206,7 @@ func adviseCluster(conn connFlags, tf targetFlags, set map[string]bool, warn io.
 	aggs := map[workloadKey]*adviseAgg{}
 	own := newOwners(c)
 	// Whole pods: the advisor reads probes, security contexts and more.
-	pods := typedPods{c: c, namespace: conn.namespace}
+	pods := restarter.ClientPods{Client: c, Namespace: conn.namespace}
 	err = listPods(ctx, pods, func() { aggs = map[workloadKey]*adviseAgg{} }, func(pod *corev1.Pod) error {
 		if skipNamespace(conn, pod.Namespace) || pod.DeletionTimestamp != nil {
 			return nil

@@ -292,31 +292,6 @@ func listPodPages(ctx context.Context, pager restarter.PodPager, fn func(*corev1
 	}
 }
 
-// typedPods pages through whole pods, of one namespace or ("") all, for
-// reports that read more of a pod than podlist decodes.
-type typedPods struct {
-	c         client.Client
-	namespace string
-}
-
-func (p typedPods) Page(ctx context.Context, limit int64, cont string, fn func(*corev1.Pod)) (string, error) {
-	var pods corev1.PodList
-	opts := []client.ListOption{client.Limit(limit)}
-	if p.namespace != "" {
-		opts = append(opts, client.InNamespace(p.namespace))
-	}
-	if cont != "" {
-		opts = append(opts, client.Continue(cont))
-	}
-	if err := p.c.List(ctx, &pods, opts...); err != nil {
-		return "", err
-	}
-	for i := range pods.Items {
-		fn(&pods.Items[i])
-	}
-	return pods.Continue, nil
-}
-
 // skipNamespace reports whether a cluster-wide scan skips the namespace.
 func skipNamespace(c connFlags, namespace string) bool {
 	return c.namespace == "" && namespace == controlPlaneNamespace

@@ -211,11 +211,7 @@ func (o *owners) pageThrough(ctx context.Context, pageSize int64, newList func()
 	cont := ""
 	for {
 		list := newList()
-		opts := []client.ListOption{client.Limit(pageSize)}
-		if cont != "" {
-			opts = append(opts, client.Continue(cont))
-		}
-		if err := o.c.List(ctx, list, opts...); err != nil {
+		if err := o.c.List(ctx, list, pageOptions(pageSize, "", cont)...); err != nil {
 			return fmt.Errorf("list %T: %w", list, err)
 		}
 		err := apimeta.EachListItem(list, func(obj runtime.Object) error {

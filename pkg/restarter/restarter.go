@@ -140,7 +140,7 @@ type Restarter struct {
 // embeds events.EventRecorder); nil means no Events.
 func New(c client.Client, recorder events.EventRecorder, opts Options) *Restarter {
 	if opts.Pods == nil {
-		opts.Pods = clientPods{c}
+		opts.Pods = ClientPods{Client: c}
 	}
 	return &Restarter{
 		c:              c,

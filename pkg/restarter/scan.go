@@ -134,22 +134,38 @@ func (r *Restarter) listPages(ctx context.Context, fn func(*corev1.Pod)) error {
 	}
 }
 
-// clientPods pages through pods with a client's typed List.
-type clientPods struct{ c client.Client }
+// ClientPods pages through whole pods with a client's typed List, in one
+// namespace or, with Namespace "", in all: the PodPager the restarter uses
+// when Options.Pods is nil, and one for callers that read more of a pod
+// than podlist decodes.
+type ClientPods struct {
+	Client    client.Client
+	Namespace string
+}
 
-func (p clientPods) Page(ctx context.Context, limit int64, cont string, fn func(*corev1.Pod)) (string, error) {
+func (p ClientPods) Page(ctx context.Context, limit int64, cont string, fn func(*corev1.Pod)) (string, error) {
 	var pods corev1.PodList
-	opts := []client.ListOption{client.Limit(limit)}
-	if cont != "" {
-		opts = append(opts, client.Continue(cont))
-	}
-	if err := p.c.List(ctx, &pods, opts...); err != nil {
+	if err := p.Client.List(ctx, &pods, pageOptions(limit, p.Namespace, cont)...); err != nil {
 		return "", err
 	}
 	for i := range pods.Items {
 		fn(&pods.Items[i])
 	}
 	return pods.Continue, nil
+}
+
+// pageOptions are the options of one paged List: at most limit objects, of
+// namespace ("" for all), from the continue token cont ("" for the first
+// page).
+func pageOptions(limit int64, namespace, cont string) []client.ListOption {
+	opts := []client.ListOption{client.Limit(limit)}
+	if namespace != "" {
+		opts = append(opts, client.InNamespace(namespace))
+	}
+	if cont != "" {
+		opts = append(opts, client.Continue(cont))
+	}
+	return opts
 }
 
 // isExpired reports whether err says a continue token expired.
