@@ -8,7 +8,6 @@ import (
 	"io"
 	"sort"
 
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -314,61 +313,52 @@ func (k workloadKey) less(o workloadKey) bool {
 	return k.Name < o.Name
 }
 
-// owners finds the workload of a pod the way the restarter does: its
-// controller, a ReplicaSet's Deployment, a Job's CronJob, or the pod itself.
-// Each owner is read once (metadata only).
+// owners finds the workload of a pod by the restarter's rule
+// (restarter.WorkloadOf), reading the owners it looks through once each,
+// metadata only.
 type owners struct {
 	c     client.Client
-	cache map[types.UID]workloadKey
+	cache map[types.UID]*metav1.OwnerReference
 }
 
 func newOwners(c client.Client) *owners {
-	return &owners{c: c, cache: map[types.UID]workloadKey{}}
+	return &owners{c: c, cache: map[types.UID]*metav1.OwnerReference{}}
 }
 
-var (
-	gvkReplicaSet = schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "ReplicaSet"}
-	gvkJob        = batchv1.SchemeGroupVersion.WithKind("Job")
-)
-
 func (o *owners) workloadOf(ctx context.Context, pod *corev1.Pod) (workloadKey, error) {
-	ref := metav1.GetControllerOfNoCopy(pod)
-	if ref == nil {
-		return workloadKey{Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name}, nil
+	var upper *metav1.OwnerReference
+	if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
+		gvk := schema.FromAPIVersionAndKind(ref.APIVersion, ref.Kind)
+		if restarter.LooksThrough(gvk.GroupKind()) {
+			var err error
+			if upper, err = o.controllerOf(ctx, gvk, pod.Namespace, ref); err != nil {
+				return workloadKey{}, err
+			}
+		}
 	}
-	direct := workloadKey{Kind: ref.Kind, Namespace: pod.Namespace, Name: ref.Name}
-	group := ""
-	if gv, err := schema.ParseGroupVersion(ref.APIVersion); err == nil {
-		group = gv.Group
-	}
-	var gvk schema.GroupVersionKind
-	switch {
-	case group == gvkReplicaSet.Group && ref.Kind == gvkReplicaSet.Kind:
-		gvk = gvkReplicaSet
-	case group == gvkJob.Group && ref.Kind == gvkJob.Kind:
-		gvk = gvkJob
-	default:
-		return direct, nil
-	}
-	if k, ok := o.cache[ref.UID]; ok {
-		return k, nil
+	w := restarter.WorkloadOf(pod, upper)
+	return workloadKey{Kind: w.Kind, Namespace: w.Namespace, Name: w.Name}, nil
+}
+
+// controllerOf reads the controller reference of the pod's owner ref; nil
+// when it has none or is gone (being garbage-collected with its pods).
+func (o *owners) controllerOf(ctx context.Context, gvk schema.GroupVersionKind, namespace string,
+	ref *metav1.OwnerReference) (*metav1.OwnerReference, error) {
+	if up, ok := o.cache[ref.UID]; ok {
+		return up, nil
 	}
 	obj := &metav1.PartialObjectMetadata{}
 	obj.SetGroupVersionKind(gvk)
-	err := o.c.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: ref.Name}, obj)
-	switch {
-	case apierrors.IsNotFound(err):
-		// Being garbage collected with its pods: report the direct owner.
-	case err != nil:
-		return workloadKey{}, fmt.Errorf("get %s %s/%s: %w", ref.Kind, pod.Namespace, ref.Name, err)
-	default:
-		if up := metav1.GetControllerOfNoCopy(obj); up != nil &&
-			(up.Kind == "Deployment" && gvk == gvkReplicaSet || up.Kind == "CronJob" && gvk == gvkJob) {
-			direct = workloadKey{Kind: up.Kind, Namespace: pod.Namespace, Name: up.Name}
-		}
+	err := o.c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ref.Name}, obj)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("get %s %s/%s: %w", ref.Kind, namespace, ref.Name, err)
 	}
-	o.cache[ref.UID] = direct
-	return direct, nil
+	var up *metav1.OwnerReference
+	if err == nil && (ref.UID == "" || obj.UID == ref.UID) {
+		up = metav1.GetControllerOf(obj)
+	}
+	o.cache[ref.UID] = up
+	return up, nil
 }
 
 // sortedKeys returns a set's members, sorted.

@@ -11,9 +11,12 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 
 	"github.com/istio-module/operator/api/v1alpha2"
 	"github.com/istio-module/operator/internal/testenv"
@@ -236,5 +239,43 @@ var _ = Describe("status", func() {
 		Expect(code).To(Equal(1))
 		Expect(stdout).To(BeEmpty())
 		Expect(stderr).To(ContainSubstring(fmt.Sprintf("context %q does not exist", "no-such-context")))
+	})
+
+	It("names the workload of a ReplicaSet's pods after whatever controls the ReplicaSet, as the restarter's plan does", func(ctx context.Context) {
+		owner := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: statusNS, Name: "rollout-owner"}}
+		Expect(env.Client.Create(ctx, owner)).To(Succeed())
+		// No pods: the pod below is only looked up, so the other specs'
+		// rows stay as they are.
+		rs := &appsv1.ReplicaSet{
+			ObjectMeta: metav1.ObjectMeta{Namespace: statusNS, Name: "rollout-web-1",
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: owner.Name, UID: owner.UID,
+					Controller: ptr.To(true)}}},
+			Spec: appsv1.ReplicaSetSpec{
+				Replicas: ptr.To[int32](0),
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "rollout-web"}},
+				Template: podTemplate("rollout-web", nil, appSpec()),
+			},
+		}
+		Expect(env.Client.Create(ctx, rs)).To(Succeed())
+		DeferCleanup(func(ctx context.Context) {
+			Expect(env.Client.Delete(ctx, rs)).To(Succeed())
+			Expect(env.Client.Delete(ctx, owner)).To(Succeed())
+		})
+		podOf := func(uid types.UID) *corev1.Pod {
+			return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: statusNS, Name: "rollout-web-1-x7k2p",
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: uid,
+					Controller: ptr.To(true)}}}}
+		}
+
+		own := newOwners(env.Client)
+		key, err := own.workloadOf(ctx, podOf(rs.UID))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(key).To(Equal(workloadKey{Kind: "ConfigMap", Namespace: statusNS, Name: owner.Name}))
+
+		// A pod of an earlier ReplicaSet of that name is being collected
+		// with it: the plan, too, reports it under its direct owner.
+		key, err = own.workloadOf(ctx, podOf("00000000-0000-0000-0000-000000000001"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(key).To(Equal(workloadKey{Kind: "ReplicaSet", Namespace: statusNS, Name: rs.Name}))
 	})
 })

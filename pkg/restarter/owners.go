@@ -197,7 +197,7 @@ func (o *owners) resolveReplicaSet(ctx context.Context, k ownerKey) (*workload, 
 		o.cacheRef(w.ref, w)
 		return w, nil
 	}
-	ref := WorkloadRef{APIVersion: owner.APIVersion, Kind: owner.Kind, Namespace: k.Namespace, Name: owner.Name}
+	ref := workloadOf(k, owner)
 	if groupKindOf(owner) == groupKindDeployment {
 		return o.workload(ctx, ref, owner.UID)
 	}
@@ -216,9 +216,8 @@ func (o *owners) resolveJob(ctx context.Context, k ownerKey) (*workload, error) 
 	if gone {
 		return goneWorkload(ref, k.UID), nil
 	}
-	if owner := metav1.GetControllerOf(&job); owner != nil && groupKindOf(owner) == groupKindCronJob {
-		cref := WorkloadRef{APIVersion: owner.APIVersion, Kind: "CronJob", Namespace: job.Namespace, Name: owner.Name}
-		w, err := o.workload(ctx, cref, owner.UID)
+	if owner := metav1.GetControllerOfNoCopy(&job); owner != nil && groupKindOf(owner) == groupKindCronJob {
+		w, err := o.workload(ctx, workloadOf(k, owner), owner.UID)
 		if err == nil && w.mode == modeManual {
 			w.why = fmt.Sprintf("a CronJob (its Job %s runs pods with stale proxies): a restart would cut a run short; "+
 				"the next scheduled run gets fresh proxies, or delete the running Job when that is safe", job.Name)
