@@ -49,6 +49,7 @@ type Env struct {
 	Dir string
 
 	envtest   *envtest.Environment
+	reaper    *reaper    // kills envtest's kube-apiserver and etcd if this process dies
 	mu        sync.Mutex // guards processes and cleanups: istiod restarts from its own goroutine
 	processes []*process
 	cleanups  []func() // run first by Stop, last added first
@@ -149,9 +150,9 @@ func start(cluster bool, opts []Option) (env *Env, err error) {
 		}
 	}()
 
-	cfg, err := te.Start()
+	cfg, err := env.startControlPlane()
 	if err != nil {
-		return env, fmt.Errorf("start kube-apiserver and etcd: %w", err)
+		return env, err
 	}
 	// Tests create many objects quickly; the default client-side limits would
 	// throttle them and slow every suite.
@@ -181,6 +182,30 @@ func start(cluster bool, opts []Option) (env *Env, err error) {
 	return env, nil
 }
 
+// startControlPlane starts envtest's kube-apiserver and etcd, and a reaper
+// that kills them should this process die before Stop.
+func (e *Env) startControlPlane() (*rest.Config, error) {
+	startMu.Lock()
+	defer startMu.Unlock()
+	const apiServer, etcd = "kube-apiserver", "etcd"
+	before, err := children(apiServer, etcd)
+	if err != nil {
+		return nil, fmt.Errorf("list this process's children: %w", err)
+	}
+	cfg, err := e.envtest.Start()
+	if err != nil {
+		return nil, fmt.Errorf("start kube-apiserver and etcd: %w", err)
+	}
+	after, err := children(apiServer, etcd)
+	if err != nil {
+		return nil, fmt.Errorf("list this process's children: %w", err)
+	}
+	if e.reaper, err = reapOnExit(newPIDs(before, after)); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
 // Stop stops every process this Env started, then the API server and etcd.
 // It is safe to call on a partly started Env.
 func (e *Env) Stop() error {
@@ -199,6 +224,7 @@ func (e *Env) Stop() error {
 		errs = append(errs, processes[i].stop())
 	}
 	if e.envtest != nil {
+		e.reaper.stop()
 		errs = append(errs, e.envtest.Stop())
 	}
 	if e.keepDir || os.Getenv("TESTENV_KEEP") != "" {

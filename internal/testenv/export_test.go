@@ -1,0 +1,4 @@
+package testenv
+
+// ChildrenOf is childrenOf, for the reaper's test.
+var ChildrenOf = childrenOf
