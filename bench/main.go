@@ -297,36 +297,14 @@ func (h *harness) measureSize(ctx context.Context, cl *cluster, n, reps int) (ro
 // streaming list of all pods, and its owner reads one after the other and
 // concurrently.
 func (h *harness) experiments(ctx context.Context, cl *cluster, r *row, reps int) error {
-	var times []time.Duration
-	var rss []int64
-	for rep := range reps {
-		res, maxRSS, err := h.child(ctx, modeWatchList)
-		if err != nil {
-			return err
-		}
-		if res.Pods != r.Pods {
-			return fmt.Errorf("the streaming list saw %d pods, want %d", res.Pods, r.Pods)
-		}
-		times, rss = append(times, secondsOf(res.Seconds)), append(rss, maxRSS)
-		logf("  rep %d %-9s %7.3f s  peak RSS %6.1f MiB  (%.1f MiB read, %d GCs)", rep+1, modeWatchList, res.Seconds,
-			float64(maxRSS)/1024, float64(res.ResponseBytes)/(1<<20), res.NumGC)
+	var err error
+	if r.WatchList, r.WatchListRSS, err = h.repeat(ctx, modeWatchList, "the streaming list saw", r.Pods, reps); err != nil {
+		return err
 	}
 	r.Experiments = true
-	r.WatchList, r.WatchListRSS = median(times), median(rss)
-	times, rss = nil, nil
-	for rep := range reps {
-		res, maxRSS, err := h.child(ctx, modePodList)
-		if err != nil {
-			return err
-		}
-		if res.Pods != r.Pods {
-			return fmt.Errorf("the podlist pages held %d pods, want %d", res.Pods, r.Pods)
-		}
-		times, rss = append(times, secondsOf(res.Seconds)), append(rss, maxRSS)
-		logf("  rep %d %-9s %7.3f s  peak RSS %6.1f MiB  (%.1f MiB read, %d GCs)", rep+1, modePodList, res.Seconds,
-			float64(maxRSS)/1024, float64(res.ResponseBytes)/(1<<20), res.NumGC)
+	if r.PodList, r.PodListRSS, err = h.repeat(ctx, modePodList, "the podlist pages held", r.Pods, reps); err != nil {
+		return err
 	}
-	r.PodList, r.PodListRSS = median(times), median(rss)
 	var seq, conc, listed []time.Duration
 	for range reps {
 		res, _, err := h.child(ctx, modeOwners, "--workloads", fmt.Sprint(cl.workloads))
@@ -340,6 +318,27 @@ func (h *harness) experiments(ctx context.Context, cl *cluster, r *row, reps int
 	logf("  owners of %d stale workloads: %.3f s one GET after the other, %.3f s with %d in flight; %.3f s to list all",
 		r.Stale, r.OwnersSequential.Seconds(), r.OwnersConcurrent.Seconds(), ownerConcurrency, r.OwnersListed.Seconds())
 	return nil
+}
+
+// repeat runs a child of mode reps times and returns the median time and
+// peak RSS; every run must see wantPods pods (what names the count in the
+// error).
+func (h *harness) repeat(ctx context.Context, mode, what string, wantPods, reps int) (time.Duration, int64, error) {
+	var times []time.Duration
+	var rss []int64
+	for rep := range reps {
+		res, maxRSS, err := h.child(ctx, mode)
+		if err != nil {
+			return 0, 0, err
+		}
+		if res.Pods != wantPods {
+			return 0, 0, fmt.Errorf("%s %d pods, want %d", what, res.Pods, wantPods)
+		}
+		times, rss = append(times, secondsOf(res.Seconds)), append(rss, maxRSS)
+		logf("  rep %d %-9s %7.3f s  peak RSS %6.1f MiB  (%.1f MiB read, %d GCs)", rep+1, mode, res.Seconds,
+			float64(maxRSS)/1024, float64(res.ResponseBytes)/(1<<20), res.NumGC)
+	}
+	return median(times), median(rss), nil
 }
 
 // realRuns measures the writes of a real run and of a second one after the
