@@ -69,9 +69,12 @@ type Options struct {
 	Pods PodPager
 }
 
-// PodPager lists one page of the pods of all namespaces: at most limit pods
-// from the continue token cont, each handed to fn, and returns the next
-// token, "" after the last page. *podlist.Lister implements it.
+// PodPager lists one page of pods: at most limit pods from the continue
+// token cont, each handed to fn, and returns the next token, "" after the
+// last page. *podlist.Lister and ClientPods implement it. The restarter's
+// scan needs a pager of all namespaces: one scoped to a namespace
+// (podlist.Lister.InNamespace, ClientPods.Namespace) would hide the others'
+// stale pods from it.
 type PodPager interface {
 	Page(ctx context.Context, limit int64, cont string, fn func(*corev1.Pod)) (next string, err error)
 }
