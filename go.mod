@@ -6,8 +6,8 @@ replace (
 	github.com/agentgateway/agentgateway/api => github.com/agentgateway/agentgateway/api v0.0.0-20260501213430-773586679f1c
 	github.com/envoyproxy/go-control-plane/contrib => github.com/envoyproxy/go-control-plane/contrib v1.36.1-0.20260713214202-ca8ce173c36f
 	github.com/envoyproxy/go-control-plane/envoy => github.com/envoyproxy/go-control-plane/envoy v1.37.1-0.20260713214202-ca8ce173c36f
-	istio.io/api => istio.io/api v1.30.8
-	istio.io/client-go => istio.io/client-go v1.30.8
+	istio.io/api => istio.io/api v1.30.2
+	istio.io/client-go => istio.io/client-go v1.30.2
 )
 
 require (
@@ -20,7 +20,7 @@ require (
 	golang.org/x/sync v0.24.0
 	google.golang.org/protobuf v1.36.12
 	helm.sh/helm/v4 v4.3.1
-	istio.io/istio v0.0.0-20260826214018-9739e10eb9d7
+	istio.io/istio v0.0.0-20260624003133-f888ab4c8a0c
 	k8s.io/api v0.37.1
 	k8s.io/apiextensions-apiserver v0.37.1
 	k8s.io/apimachinery v0.37.1

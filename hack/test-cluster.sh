@@ -5,7 +5,8 @@
 #   kube-apiserver, kube-controller-manager, kube-scheduler  k8s.io/kubernetes  (hack/tools/kubernetes)
 #   etcd                                                    go.etcd.io/etcd     (hack/tools/etcd)
 #   kwok and kwok-stages.yaml                               sigs.k8s.io/kwok    (hack/tools/kwok)
-#   pilot-discovery (istiod)                                istio.io/istio      (hack/tools/istio)
+#   pilot-discovery (istiod 1.30.2, this build's Istio)     istio.io/istio      (hack/tools/istio)
+#   pilot-discovery-1.29.2 (the previous release, upgrades) istio.io/istio      (hack/tools/istio-1.29)
 #
 # setup-envtest cannot download binaries on machines without internet, and no
 # container engine is available, so everything is built from source once.
@@ -28,6 +29,10 @@ exec 9>"$out/.lock"
 flock 9
 
 export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
+# Istio 1.30.2's go.mod (and both tags' .info) are refused by the module proxy;
+# hack/goproxy serves them, everything else falls through to the usual proxy.
+GOPROXY="file://$root/hack/goproxy,$(go env GOPROXY)"
+export GOPROXY
 go_version=$(go env GOVERSION)
 
 log() { printf '[test-cluster] %s\n' "$*" >&2; }
@@ -65,7 +70,22 @@ build kwok "$KWOK_VERSION" "$tools/kwok" sigs.k8s.io/kwok/cmd/kwok
 build kube-apiserver "$K8S_VERSION" "$tools/kubernetes" ./kube-apiserver "$k8s_ldflags"
 build kube-controller-manager "$K8S_VERSION" "$tools/kubernetes" ./kube-controller-manager "$k8s_ldflags"
 build kube-scheduler "$K8S_VERSION" "$tools/kubernetes" ./kube-scheduler "$k8s_ldflags"
-build pilot-discovery "$(cd "$tools/istio" && go list -m -f '{{.Version}}' istio.io/istio)" "$tools/istio" istio.io/istio/pilot/cmd/pilot-discovery
+# istiod_ldflags VERSION COMMIT: stamp the Istio release, so `pilot-discovery version` prints it.
+istiod_ldflags() {
+  local p=istio.io/istio/pkg/version
+  printf -- '-X %s.buildVersion=%s -X %s.buildGitRevision=%s -X %s.buildTag=%s -X %s.buildStatus=Clean' "$p" "$1" "$p" "$2" "$p" "$1" "$p"
+}
+# The release and commit each tool module requires (the pseudo-version ends in the commit).
+istio_module_version() {
+  (cd "$1" && go mod edit -json | tr -d ' \t\n' | grep -o '"Path":"istio.io/istio","Version":"[^"]*"' | head -1 | cut -d'"' -f8)
+}
+istio_commit() { local v; v=$(istio_module_version "$1"); echo "${v##*-}"; }
+ISTIO_VERSION=1.30.2
+ISTIO_PREVIOUS_VERSION=1.29.2
+build pilot-discovery "$ISTIO_VERSION" "$tools/istio" istio.io/istio/pilot/cmd/pilot-discovery \
+  "$(istiod_ldflags "$ISTIO_VERSION" "$(istio_commit "$tools/istio")")"
+build "pilot-discovery-$ISTIO_PREVIOUS_VERSION" "$ISTIO_PREVIOUS_VERSION" "$tools/istio-1.29" istio.io/istio/pilot/cmd/pilot-discovery \
+  "$(istiod_ldflags "$ISTIO_PREVIOUS_VERSION" "$(istio_commit "$tools/istio-1.29")")"
 
 # kwok v0.8.0 has no built-in stages: assemble the "fast" node and pod stages
 # that the kwok module ships, so nodes become Ready and scheduled pods Running.
