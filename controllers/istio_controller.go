@@ -49,9 +49,9 @@ type IstioReconciler struct {
 	Client    client.Client
 	Installer Installer
 	Restarter ProxyRestarter
-	// ModuleVersion is the module release this reconciler acts as; it picks
-	// the row of the version table.
-	ModuleVersion string
+	// Release is the row of the version table this reconciler acts as: the
+	// module release, its Istio and the default container types.
+	Release sidecarmode.Release
 	// ResyncPeriod re-runs a converged reconcile, so workloads created or
 	// scaled with stale proxies are caught; it also re-applies the charts.
 	ResyncPeriod time.Duration
@@ -263,11 +263,7 @@ func (r *IstioReconciler) decide(ctx context.Context, istio *v1alpha2.Istio) (si
 		versions = append(versions, n.Status.NodeInfo.KubeletVersion)
 	}
 	facts := sidecarmode.ClusterFacts{MinKubeletVersion: sidecarmode.LowestKubeletVersion(versions)}
-	d, err := sidecarmode.Decide(r.ModuleVersion, istio.Spec.CompatibilityMode, facts)
-	if err != nil {
-		return d, &userError{err: fmt.Errorf("this operator build (module %s) has no Istio release: %w", r.ModuleVersion, err)}
-	}
-	return d, nil
+	return sidecarmode.DecideFor(r.Release, istio.Spec.CompatibilityMode, facts), nil
 }
 
 // setState sets the state, the Ready condition from reason, the description

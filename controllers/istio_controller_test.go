@@ -2,6 +2,7 @@ package controllers_test
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -10,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -17,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/istio-module/operator/api/v1alpha2"
+	"github.com/istio-module/operator/controllers"
 	"github.com/istio-module/operator/internal/testenv"
 	"github.com/istio-module/operator/pkg/install"
 	"github.com/istio-module/operator/pkg/sidecarmode"
@@ -56,6 +59,24 @@ func newStatefulSet(name string) *appsv1.StatefulSet {
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: appNamespace},
 		Spec: appsv1.StatefulSetSpec{
 			Replicas: ptr.To[int32](1),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
+			Template: podTemplate(name, nil),
+		},
+	}
+}
+
+// newOnDeleteStatefulSet is a StatefulSet whose pods only change when they
+// are deleted: the restarter evicts its stale pods instead of patching it.
+func newOnDeleteStatefulSet(name string) *appsv1.StatefulSet {
+	sts := newStatefulSet(name)
+	sts.Spec.UpdateStrategy = appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType}
+	return sts
+}
+
+func newDaemonSet(name string) *appsv1.DaemonSet {
+	return &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: appNamespace},
+		Spec: appsv1.DaemonSetSpec{
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
 			Template: podTemplate(name, nil),
 		},
@@ -108,15 +129,92 @@ func generation(ctx context.Context, obj client.Object) int64 {
 	return obj.GetGeneration()
 }
 
-// generations of the three restartable demo workloads: plain, pinned, db.
+// generations of the workloads the operator restarts by a pod-template
+// patch: plain, pinned, legacy, db, agent.
 func generations(ctx context.Context) []int64 {
 	GinkgoHelper()
 	return []int64{
 		generation(ctx, newDeployment("plain", nil)),
 		generation(ctx, newDeployment("pinned", nil)),
+		generation(ctx, newDeployment("legacy", nil)),
 		generation(ctx, newStatefulSet("db")),
+		generation(ctx, newDaemonSet("agent")),
 	}
 }
+
+// podUIDs of app's live pods, sorted: an OnDelete StatefulSet's pods are
+// replaced (same name, new UID) only when deleted.
+func podUIDs(ctx context.Context, app string) []string {
+	GinkgoHelper()
+	var pods corev1.PodList
+	Expect(env.Client.List(ctx, &pods, client.InNamespace(appNamespace), client.MatchingLabels{"app": app})).To(Succeed())
+	var uids []string
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil {
+			uids = append(uids, string(p.UID))
+		}
+	}
+	slices.Sort(uids)
+	return uids
+}
+
+// livePods of app.
+func livePods(ctx context.Context, app string) []corev1.Pod {
+	GinkgoHelper()
+	var pods corev1.PodList
+	Expect(env.Client.List(ctx, &pods, client.InNamespace(appNamespace), client.MatchingLabels{"app": app})).To(Succeed())
+	return slices.DeleteFunc(pods.Items, func(p corev1.Pod) bool { return p.DeletionTimestamp != nil })
+}
+
+// proxyEnvOf is the environment of a pod's istio-proxy container.
+func proxyEnvOf(p corev1.Pod) map[string]string {
+	out := map[string]string{}
+	for _, c := range append(p.Spec.InitContainers, p.Spec.Containers...) {
+		if c.Name == "istio-proxy" {
+			for _, e := range c.Env {
+				out[e.Name] = e.Value
+			}
+		}
+	}
+	return out
+}
+
+// installPrevious installs the real Istio 1.29.2 from its own charts, as an
+// operator of module 1.27.3 would, and waits until istiod 1.29.2 serves with
+// the decision's setting.
+func installPrevious(ctx context.Context, d sidecarmode.Decision) {
+	GinkgoHelper()
+	dir, err := env.IstioChartsDir(testenv.PreviousIstioVersion)
+	Expect(err).NotTo(HaveOccurred())
+	previous := install.New(env.Client, install.Options{
+		KubeVersion:     testenv.KubeletVersion,
+		IstiodRemoteURL: istiod.URL(),
+		Charts:          install.ChartsFromDir(dir, testenv.PreviousIstioVersion),
+	})
+	_, err = previous.Install(ctx, v1alpha2.IstioSpec{}, d, time.Hour)
+	Expect(err).NotTo(HaveOccurred())
+	Eventually(func(g Gomega) {
+		ready, msg, err := previous.ControlPlaneReady(ctx, v1alpha2.IstioSpec{}, d)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(ready).To(BeTrue(), msg)
+		g.Expect(istiodEnv(ctx, g, "ENABLE_NATIVE_SIDECARS")).To(Equal(d.EnableNativeSidecars))
+	}).WithTimeout(timeout).Should(Succeed())
+}
+
+// previousIstioRelease is the module release that installed Istio 1.29.2.
+var previousIstioRelease = func() sidecarmode.Release {
+	r, err := sidecarmode.LookupRelease("1.27.3")
+	if err != nil {
+		panic(err)
+	}
+	return r
+}()
+
+// toggleRow is a policy no release of Istio 1.30.2 has (native, regular
+// under compatibilityMode), to switch the container type back and forth with
+// the real charts and istiod: only the row is the test's own.
+var toggleRow = sidecarmode.Release{Module: "1.30.0-toggle", Istio: "1.30.2",
+	Default: sidecarmode.Native, CompatibilityDefault: sidecarmode.Regular, Note: "native unless compatibilityMode"}
 
 func getIstio(ctx context.Context, g Gomega) *v1alpha2.Istio {
 	var istio v1alpha2.Istio
@@ -173,45 +271,48 @@ var _ = Describe("Istio operator", Ordered, func() {
 		} {
 			Expect(env.Client.Create(ctx, ns)).To(Succeed())
 		}
-		// Workloads from before: Istio 1.27 with regular proxies, installed
-		// without the operator.
-		d, err := sidecarmode.Decide("1.21.0", false, sidecarmode.ClusterFacts{MinKubeletVersion: testenv.KubeletVersion})
-		Expect(err).NotTo(HaveOccurred())
-		previous := install.New(env.Client, install.Options{KubeVersion: testenv.KubeletVersion, IstiodRemoteURL: istiod.URL()})
-		_, err = previous.Install(ctx, v1alpha2.IstioSpec{}, d, time.Hour)
-		Expect(err).NotTo(HaveOccurred())
-		Eventually(func(g Gomega) {
-			ready, msg, err := previous.ControlPlaneReady(ctx, v1alpha2.IstioSpec{}, d)
-			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(ready).To(BeTrue(), msg)
-		}).WithTimeout(timeout).Should(Succeed())
+		// Workloads from before, injected by the real istiod 1.29.2 of Istio
+		// 1.29.2's own charts. First the time of module 1.21, when istiod was
+		// told ENABLE_NATIVE_SIDECARS=false: its pods have regular proxies.
+		legacyEra := previousIstioRelease
+		legacyEra.Default, legacyEra.CompatibilityDefault = sidecarmode.Regular, sidecarmode.Regular
+		installPrevious(ctx, sidecarmode.DecideFor(legacyEra, false, sidecarmode.ClusterFacts{}))
+		// Until istiod serves, its fail-closed webhook rejects pods.
+		Eventually(func() error { return env.Client.Create(ctx, newDeployment("legacy", nil)) }).WithTimeout(timeout).Should(Succeed())
+		expectProxies(ctx, "legacy", sidecarmode.LayoutRegular, "1.29.2")
 
+		// Then Istio 1.29.2 as module 1.27.3 left it: native sidecars.
+		installPrevious(ctx, sidecarmode.DecideFor(previousIstioRelease, false, sidecarmode.ClusterFacts{}))
 		objs := []client.Object{
 			newDeployment("plain", nil),
 			newDeployment("pinned", map[string]string{"sidecar.istio.io/nativeSidecar": "false"}),
 			newStatefulSet("db"),
+			newOnDeleteStatefulSet("db-ondelete"),
+			newDaemonSet("agent"),
 			newJob("batch"),
 			newPod("lonely"),
 		}
 		for _, obj := range objs {
-			// Until istiod serves, its fail-closed webhook rejects bare pods.
 			Eventually(func() error { return env.Client.Create(ctx, obj) }).WithTimeout(timeout).Should(Succeed())
 		}
-		for _, app := range []string{"plain", "pinned", "db", "batch", "lonely"} {
-			expectProxies(ctx, app, sidecarmode.LayoutRegular, "1.27.1")
+		for _, app := range []string{"plain", "db", "db-ondelete", "agent", "batch", "lonely"} {
+			expectProxies(ctx, app, sidecarmode.LayoutNative, "1.29.2")
 		}
+		expectProxies(ctx, "pinned", sidecarmode.LayoutRegular, "1.29.2")
+		expectProxies(ctx, "legacy", sidecarmode.LayoutRegular, "1.29.2")
+		Expect(istiod.Runs()).To(HaveEach(HaveField("Version", "1.29.2")))
 	})
 
-	It("installs the newest row with native sidecars, rolls stale workloads once and reports what it cannot restart", func(ctx context.Context) {
+	It("upgrades a real Istio 1.29.2 to 1.30.2 and rolls every restartable workload once, with the new istiod injecting", func(ctx context.Context) {
+		before := generations(ctx)
+		onDeleteBefore := podUIDs(ctx, "db-ondelete")
 		Expect(env.Client.Create(ctx, &v1alpha2.Istio{ObjectMeta: metav1.ObjectMeta{Namespace: crKey.Namespace, Name: crKey.Name}})).To(Succeed())
-		mgr = startManager("1.30.0")
+		mgr = startManager(sidecarmode.ModuleVersion)
 
-		Eventually(func(g Gomega) {
-			g.Expect(istiodEnv(ctx, g, "ENABLE_NATIVE_SIDECARS")).To(Equal("true"))
-		}).WithTimeout(timeout).Should(Succeed())
-		expectProxies(ctx, "plain", sidecarmode.LayoutNative, "1.30.2")
+		for _, app := range []string{"plain", "legacy", "db", "db-ondelete", "agent"} {
+			expectProxies(ctx, app, sidecarmode.LayoutNative, "1.30.2")
+		}
 		expectProxies(ctx, "pinned", sidecarmode.LayoutRegular, "1.30.2")
-		expectProxies(ctx, "db", sidecarmode.LayoutNative, "1.30.2")
 
 		istio := expectState(ctx, v1alpha2.StateWarning)
 		Expect(istio.Status.IstioVersion).To(Equal("1.30.2"))
@@ -221,8 +322,37 @@ var _ = Describe("Istio operator", Ordered, func() {
 		Expect(istio.Status.Description).To(And(ContainSubstring("batch"), ContainSubstring("lonely")))
 		Expect(finalizers(istio)).To(ContainElement("operator.kyma-project.io/istio-manager"))
 
-		// Rolled exactly once: one pod-template change each.
-		Consistently(func() []int64 { return generations(ctx) }).WithTimeout(3 * time.Second).Should(Equal([]int64{2, 2, 2}))
+		// Istio 1.30.2's charts took over: its new CRD is there, istiod 1.29.2
+		// was stopped and 1.30.2 started in its place.
+		Expect(env.Client.Get(ctx, client.ObjectKey{Name: "trafficextensions.extensions.istio.io"}, &apiextensionsv1.CustomResourceDefinition{})).To(Succeed())
+		runs := istiod.Runs()
+		last := runs[len(runs)-1]
+		Expect(last.Version).To(Equal("1.30.2"))
+		var previousStopped time.Time
+		for _, r := range runs[:len(runs)-1] {
+			Expect(r.Version).To(Equal("1.29.2"))
+			Expect(r.Stopped).NotTo(BeZero())
+			previousStopped = r.Stopped
+		}
+
+		// Rolled exactly once: one pod-template change each, and each pod of
+		// the OnDelete StatefulSet replaced once.
+		Consistently(func() []int64 { return generations(ctx) }).WithTimeout(3 * time.Second).
+			Should(Equal([]int64{before[0] + 1, before[1] + 1, before[2] + 1, before[3] + 1, before[4] + 1}))
+		onDeleteAfter := podUIDs(ctx, "db-ondelete")
+		Expect(onDeleteAfter).To(HaveLen(len(onDeleteBefore)))
+		Expect(onDeleteAfter).NotTo(ContainElements(onDeleteBefore))
+		Consistently(func() []string { return podUIDs(ctx, "db-ondelete") }).WithTimeout(3 * time.Second).Should(Equal(onDeleteAfter))
+
+		// Every new pod was created after istiod 1.29.2 had stopped, and
+		// carries the 1.30.2 sidecar template (OTEL_RESOURCE_ATTRIBUTES is
+		// new in it).
+		for _, app := range []string{"plain", "pinned", "legacy", "db", "db-ondelete", "agent"} {
+			for _, p := range livePods(ctx, app) {
+				Expect(p.CreationTimestamp.Time).To(BeTemporally(">=", previousStopped.Truncate(time.Second)), "pod %s", p.Name)
+				Expect(proxyEnvOf(p)).To(HaveKey("OTEL_RESOURCE_ATTRIBUTES"), "pod %s", p.Name)
+			}
+		}
 
 		Expect(env.Client.Delete(ctx, newJob("batch"), client.PropagationPolicy(metav1.DeletePropagationBackground))).To(Succeed())
 		Expect(env.Client.Delete(ctx, newPod("lonely"))).To(Succeed())
@@ -330,12 +460,49 @@ var _ = Describe("Istio operator", Ordered, func() {
 		}).WithTimeout(timeout).Should(BeTrue())
 	})
 
-	It("on the module-1.22 row, rolls every affected workload exactly once per compatibilityMode toggle", func(ctx context.Context) {
+	It("refuses to downgrade to Istio 1.29.2 and leaves the installed Istio untouched", func(ctx context.Context) {
+		mgr.stop()
+		dir, err := env.IstioChartsDir(testenv.PreviousIstioVersion)
+		Expect(err).NotTo(HaveOccurred())
+		mgr = startManager("1.27.3", func(o *controllers.ManagerOptions) {
+			o.Charts = install.ChartsFromDir(dir, testenv.PreviousIstioVersion)
+		})
+		Eventually(func(g Gomega) {
+			istio := getIstio(ctx, g)
+			g.Expect(istio.Status.State).To(Equal(v1alpha2.StateWarning))
+			g.Expect(istio.Condition(v1alpha2.ConditionTypeReady).Reason).To(Equal(string(v1alpha2.ReasonVersionUpdateNotAllowed)))
+			g.Expect(istio.Status.Description).To(ContainSubstring("downgrade"))
+		}).WithTimeout(timeout).Should(Succeed())
+		Consistently(func(g Gomega) {
+			var deploy appsv1.Deployment
+			g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: testenv.IstioNamespace, Name: install.IstiodName}, &deploy)).To(Succeed())
+			g.Expect(deploy.Spec.Template.Spec.Containers[0].Image).To(HaveSuffix(":1.30.2"))
+		}).WithTimeout(3 * time.Second).Should(Succeed())
+		mgr.stop()
+		mgr = startManager(sidecarmode.ModuleVersion)
+		expectState(ctx, v1alpha2.StateReady)
+	})
+
+	It("uninstalls Istio when the CR is deleted and releases it", func(ctx context.Context) {
+		Expect(env.Client.Delete(ctx, &v1alpha2.Istio{ObjectMeta: metav1.ObjectMeta{Namespace: crKey.Namespace, Name: crKey.Name}})).To(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(env.Client.Get(ctx, crKey, &v1alpha2.Istio{}))
+		}).WithTimeout(timeout).Should(BeTrue())
+		Expect(apierrors.IsNotFound(env.Client.Get(ctx, client.ObjectKey{Namespace: testenv.IstioNamespace, Name: install.IstiodName}, &appsv1.Deployment{}))).To(BeTrue())
+		mgr.stop()
+		mgr = nil
+		// The namespace goes away with Istio; wait so the next install starts clean.
+		Eventually(func() bool {
+			return apierrors.IsNotFound(env.Client.Get(ctx, client.ObjectKey{Name: testenv.IstioNamespace}, &corev1.Namespace{}))
+		}).WithTimeout(timeout).Should(BeTrue())
+	})
+
+	It("rolls every affected workload exactly once per compatibilityMode toggle, on a row whose compatibility mode is regular", func(ctx context.Context) {
 		Expect(env.Client.Create(ctx, &v1alpha2.Istio{ObjectMeta: metav1.ObjectMeta{Namespace: crKey.Namespace, Name: crKey.Name}})).To(Succeed())
-		mgr = startManager("1.22.0")
-		expectProxies(ctx, "plain", sidecarmode.LayoutNative, "1.27.3")
-		expectProxies(ctx, "pinned", sidecarmode.LayoutRegular, "1.27.3")
-		expectProxies(ctx, "db", sidecarmode.LayoutNative, "1.27.3")
+		mgr = startManager("", func(o *controllers.ManagerOptions) { o.Release = &toggleRow })
+		expectProxies(ctx, "plain", sidecarmode.LayoutNative, "1.30.2")
+		expectProxies(ctx, "pinned", sidecarmode.LayoutRegular, "1.30.2")
+		expectProxies(ctx, "db", sidecarmode.LayoutNative, "1.30.2")
 		expectState(ctx, v1alpha2.StateReady)
 		before := generations(ctx)
 
@@ -343,52 +510,23 @@ var _ = Describe("Istio operator", Ordered, func() {
 		Eventually(func(g Gomega) {
 			g.Expect(istiodEnv(ctx, g, "ENABLE_NATIVE_SIDECARS")).To(Equal("false"))
 		}).WithTimeout(timeout).Should(Succeed())
-		expectProxies(ctx, "plain", sidecarmode.LayoutRegular, "1.27.3")
-		expectProxies(ctx, "db", sidecarmode.LayoutRegular, "1.27.3")
+		expectProxies(ctx, "plain", sidecarmode.LayoutRegular, "1.30.2")
+		expectProxies(ctx, "db", sidecarmode.LayoutRegular, "1.30.2")
 		istio := expectState(ctx, v1alpha2.StateReady)
 		Expect(istio.Status.SidecarType).To(Equal("regular"))
+		// All but the pinned one change their type.
 		Consistently(func() []int64 { return generations(ctx) }).WithTimeout(3 * time.Second).
-			Should(Equal([]int64{before[0] + 1, before[1], before[2] + 1}))
+			Should(Equal([]int64{before[0] + 1, before[1], before[2] + 1, before[3] + 1, before[4] + 1}))
 
 		setCompatibilityMode(ctx, false)
 		Eventually(func(g Gomega) {
 			g.Expect(istiodEnv(ctx, g, "ENABLE_NATIVE_SIDECARS")).To(Equal("true"))
 		}).WithTimeout(timeout).Should(Succeed())
-		expectProxies(ctx, "plain", sidecarmode.LayoutNative, "1.27.3")
-		expectProxies(ctx, "db", sidecarmode.LayoutNative, "1.27.3")
+		expectProxies(ctx, "plain", sidecarmode.LayoutNative, "1.30.2")
+		expectProxies(ctx, "db", sidecarmode.LayoutNative, "1.30.2")
 		expectState(ctx, v1alpha2.StateReady)
 		Consistently(func() []int64 { return generations(ctx) }).WithTimeout(3 * time.Second).
-			Should(Equal([]int64{before[0] + 2, before[1], before[2] + 2}))
-	})
-
-	It("upgrades Istio 1.27 to 1.28 and restarts every proxy once, after the control plane runs 1.28", func(ctx context.Context) {
-		before := generations(ctx)
-		mgr.stop()
-		mgr = startManager("1.23.0")
-		expectProxies(ctx, "plain", sidecarmode.LayoutNative, "1.28.2")
-		expectProxies(ctx, "pinned", sidecarmode.LayoutRegular, "1.28.2")
-		expectProxies(ctx, "db", sidecarmode.LayoutNative, "1.28.2")
-		istio := expectState(ctx, v1alpha2.StateReady)
-		Expect(istio.Status.IstioVersion).To(Equal("1.28.2"))
-		Consistently(func() []int64 { return generations(ctx) }).WithTimeout(3 * time.Second).
-			Should(Equal([]int64{before[0] + 1, before[1] + 1, before[2] + 1}))
-	})
-
-	It("refuses a jump of two Istio minors and leaves the installed Istio untouched", func(ctx context.Context) {
-		mgr.stop()
-		mgr = startManager("1.30.0")
-		Eventually(func(g Gomega) {
-			istio := getIstio(ctx, g)
-			g.Expect(istio.Status.State).To(Equal(v1alpha2.StateWarning))
-			g.Expect(istio.Condition(v1alpha2.ConditionTypeReady).Reason).To(Equal(string(v1alpha2.ReasonVersionUpdateNotAllowed)))
-			g.Expect(istio.Status.Description).To(ContainSubstring("1.29"))
-		}).WithTimeout(timeout).Should(Succeed())
-		Consistently(func(g Gomega) {
-			g.Expect(istiodEnv(ctx, g, "ENABLE_NATIVE_SIDECARS")).To(Equal("true"))
-			var deploy appsv1.Deployment
-			g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: testenv.IstioNamespace, Name: install.IstiodName}, &deploy)).To(Succeed())
-			g.Expect(deploy.Spec.Template.Spec.Containers[0].Image).To(HaveSuffix(":1.28.2"))
-		}).WithTimeout(3 * time.Second).Should(Succeed())
+			Should(Equal([]int64{before[0] + 2, before[1], before[2] + 2, before[3] + 2, before[4] + 2}))
 	})
 })
 

@@ -42,6 +42,13 @@ type ManagerOptions struct {
 	ModuleVersion        string
 	WarningRequeue       time.Duration
 	ShutdownTimeout      time.Duration
+	// Release and Charts are Go-level seams for tests and the local demo,
+	// never flags: Release replaces the table row of ModuleVersion (a policy
+	// of the test's own, with the charts' Istio), Charts the embedded charts
+	// (a real earlier Istio release read from disk). The row's Istio must be
+	// the charts' Istio either way.
+	Release *sidecarmode.Release
+	Charts  *install.Charts
 	// SkipNameValidation lets one process build several managers (tests);
 	// controller-runtime otherwise refuses a second controller named "istio".
 	SkipNameValidation bool
@@ -84,8 +91,9 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (manager.Manager, *IstioReco
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := sidecarmode.LookupRelease(o.ModuleVersion); err != nil {
-		return nil, nil, fmt.Errorf("module version %q: %w", o.ModuleVersion, err)
+	release, charts, err := o.releaseAndCharts()
+	if err != nil {
+		return nil, nil, err
 	}
 	shutdown := o.ShutdownTimeout
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
@@ -123,6 +131,7 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (manager.Manager, *IstioReco
 		Hub:             o.IstioHub,
 		KubeVersion:     kubeVersion,
 		IstiodRemoteURL: o.IstiodRemoteURL,
+		Charts:          charts,
 	})
 	pods, err := podlist.NewForConfig(cfg)
 	if err != nil {
@@ -138,7 +147,7 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (manager.Manager, *IstioReco
 		Client:          mgr.GetClient(),
 		Installer:       installer,
 		Restarter:       proxyRestarter,
-		ModuleVersion:   o.ModuleVersion,
+		Release:         release,
 		ResyncPeriod:    o.ResyncPeriod,
 		ProgressRequeue: o.ProgressRequeue,
 		WarningRequeue:  o.WarningRequeue,
@@ -153,6 +162,33 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (manager.Manager, *IstioReco
 		return nil, nil, err
 	}
 	return mgr, r, nil
+}
+
+// releaseAndCharts resolves the release row the manager acts as and the
+// charts it installs from, and refuses a pair of different Istio releases:
+// one Istio's charts rendered with another Istio's images is never a real
+// install.
+func (o ManagerOptions) releaseAndCharts() (sidecarmode.Release, *install.Charts, error) {
+	charts := o.Charts
+	if charts == nil {
+		charts = install.EmbeddedCharts()
+	}
+	var release sidecarmode.Release
+	if o.Release != nil {
+		release = *o.Release
+	} else {
+		r, err := sidecarmode.LookupRelease(o.ModuleVersion)
+		if err != nil {
+			return release, nil, fmt.Errorf("--module-version: %w", err)
+		}
+		release = r
+	}
+	if release.Istio != charts.Istio {
+		return release, nil, fmt.Errorf("--module-version %s installs Istio %s, but this binary holds the charts of Istio %s "+
+			"(module %s): run the operator release of module %s instead, or leave --module-version at its default",
+			release.Module, release.Istio, charts.Istio, sidecarmode.ModuleVersion, release.Module)
+	}
+	return release, charts, nil
 }
 
 // RunManager runs the operator until ctx ends.

@@ -57,12 +57,14 @@ type runningManager struct {
 }
 
 // startManager runs the real manager as the given module release until the
-// returned stop is called. Its requests are counted in writes.
-func startManager(module string) *runningManager {
+// returned stop is called. Its requests are counted in writes. seams set the
+// options tests reach only from Go (another release row, another Istio's
+// charts).
+func startManager(module string, seams ...func(*controllers.ManagerOptions)) *runningManager {
 	GinkgoHelper()
 	cfg := rest.CopyConfig(env.Config)
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countWrites{rt} })
-	mgr, rec, err := controllers.NewManager(cfg, controllers.ManagerOptions{
+	opts := controllers.ManagerOptions{
 		MetricsAddr:          "0",
 		ProbeAddr:            "0",
 		ResyncPeriod:         time.Hour,
@@ -75,7 +77,11 @@ func startManager(module string) *runningManager {
 		ModuleVersion:        module,
 		ShutdownTimeout:      10 * time.Second,
 		SkipNameValidation:   true,
-	})
+	}
+	for _, seam := range seams {
+		seam(&opts)
+	}
+	mgr, rec, err := controllers.NewManager(cfg, opts)
 	Expect(err).NotTo(HaveOccurred())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

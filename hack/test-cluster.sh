@@ -87,6 +87,21 @@ build pilot-discovery "$ISTIO_VERSION" "$tools/istio" istio.io/istio/pilot/cmd/p
 build "pilot-discovery-$ISTIO_PREVIOUS_VERSION" "$ISTIO_PREVIOUS_VERSION" "$tools/istio-1.29" istio.io/istio/pilot/cmd/pilot-discovery \
   "$(istiod_ldflags "$ISTIO_PREVIOUS_VERSION" "$(istio_commit "$tools/istio-1.29")")"
 
+# Istio 1.29.2's own charts, for tests and the demo that install the real
+# previous release (this build embeds only 1.30.2's): its manifests folder,
+# copied out of the module cache.
+prev_charts="$out/istio-$ISTIO_PREVIOUS_VERSION/manifests"
+prev_stamp=$(stamp_of "istio-charts" "$ISTIO_PREVIOUS_VERSION" "$tools/istio-1.29")
+if [[ ! -d "$prev_charts" || "$(cat "$out/.stamp-istio-charts-$ISTIO_PREVIOUS_VERSION" 2>/dev/null)" != "$prev_stamp" ]]; then
+  src=$(cd "$tools/istio-1.29" && go list -f '{{.Module.Dir}}' istio.io/istio/manifests)/manifests
+  rm -rf "$prev_charts" "$prev_charts.tmp"
+  mkdir -p "$(dirname "$prev_charts")"
+  cp -R "$src" "$prev_charts.tmp"
+  chmod -R u+w "$prev_charts.tmp"
+  mv "$prev_charts.tmp" "$prev_charts"
+  printf '%s' "$prev_stamp" >"$out/.stamp-istio-charts-$ISTIO_PREVIOUS_VERSION"
+fi
+
 # kwok v0.8.0 has no built-in stages: assemble the "fast" node and pod stages
 # that the kwok module ships, so nodes become Ready and scheduled pods Running.
 # One change: a Job's pod labelled kwok.istio-module.io/keep-running stays

@@ -98,7 +98,7 @@ func rowsByName(r statusReport) map[string]statusRow {
 
 const (
 	wrongType    = "regular, expected native"
-	wrongVersion = "1.27.1, expected 1.30.2"
+	wrongVersion = "1.29.2, expected 1.30.2"
 )
 
 var _ = Describe("status", func() {
@@ -147,7 +147,7 @@ var _ = Describe("status", func() {
 			s := rows[kind+"/apps/stale-"+name]
 			Expect(s.Pods).To(Equal(1))
 			Expect(s.Layouts).To(Equal([]string{"regular"}))
-			Expect(s.Versions).To(Equal([]string{"1.27.1"}))
+			Expect(s.Versions).To(Equal([]string{"1.29.2"}))
 			Expect(s.ExpectedType).To(Equal("native"))
 			Expect(s.Stale).To(BeTrue())
 			Expect(s.StalePods).To(Equal(1))
@@ -184,20 +184,20 @@ var _ = Describe("status", func() {
 		Expect(r.Target.CompatibilityMode).To(BeTrue())
 		Expect(r.Target.IstioCR).To(Equal("kyma-system/default"))
 		Expect(r.Target.DefaultType).To(Equal("regular"))
-		Expect(r.Target.IstioVersion).To(Equal("1.27.3"))
+		Expect(r.Target.IstioVersion).To(Equal("1.27.1"))
 		fresh := rowsByName(r)["Deployment/apps/fresh-app"]
 		Expect(fresh.ExpectedType).To(Equal("regular"))
-		Expect(fresh.Reasons).To(Equal([]string{"1.30.2, expected 1.27.3", "native, expected regular"}))
+		Expect(fresh.Reasons).To(Equal([]string{"1.30.2, expected 1.27.1", "native, expected regular"}))
 		// Under this target most workloads of the cluster are stale: the
 		// pacing limit may keep this one waiting for a slot.
 		Expect(fresh.Action).To(BeElementOf("RolloutRestart", "Pending"))
-		Expect(fresh.Why).To(HavePrefix("1 stale pod (1.30.2, expected 1.27.3; native, expected regular); "))
+		Expect(fresh.Why).To(HavePrefix("1 stale pod (1.30.2, expected 1.27.1; native, expected regular); "))
 
 		r = liveStatus("-n", statusNS, "--module-version", "1.22.0", "--compatibility-mode=false")
 		Expect(r.Target.CompatibilityMode).To(BeFalse())
 		Expect(r.Target.IstioCR).To(BeEmpty())
 		Expect(r.Target.DefaultType).To(Equal("native"))
-		Expect(rowsByName(r)["Deployment/apps/fresh-app"].Reasons).To(Equal([]string{"1.30.2, expected 1.27.3"}))
+		Expect(rowsByName(r)["Deployment/apps/fresh-app"].Reasons).To(Equal([]string{"1.30.2, expected 1.27.1"}))
 	})
 
 	It("applies the kubelet gate of the cluster's nodes unless the flag is given", func(ctx context.Context) {

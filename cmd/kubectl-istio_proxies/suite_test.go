@@ -23,8 +23,9 @@ import (
 // The live suite runs status and advise against a real cluster (API server,
 // controllers, kwok nodes) where the real istiod, installed by the
 // installer, injects the pods. One cluster for the whole suite: BeforeSuite
-// installs the module-1.21 row (regular containers, Istio 1.27.1), creates
-// the "regular" fixtures, then installs this build's row (native sidecars,
+// installs the real Istio 1.29.2 from its own charts with istiod told
+// ENABLE_NATIVE_SIDECARS=false (regular containers, as module 1.21 had it),
+// creates the "regular" fixtures, then installs this build's row (native sidecars,
 // Istio 1.30.2) and creates the "native" ones, so both layouts and both
 // versions are in the cluster when the specs run. No operator runs: nothing
 // restarts the old pods.
@@ -74,7 +75,9 @@ var _ = BeforeSuite(func(ctx context.Context) {
 		Expect(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: labels}})).To(Succeed())
 	}
 
-	installReady(ctx, decide("1.21.0", false))
+	previous := decide("1.27.3", false)
+	previous.DefaultType, previous.EnableNativeSidecars = sidecarmode.Regular, "false"
+	installReady(ctx, previous)
 	createFixtures(ctx, sidecarmode.LayoutRegular, append(statusFixtures(sidecarmode.Regular), adviseFixtures(sidecarmode.Regular)...))
 	installReady(ctx, decide(sidecarmode.ModuleVersion, false))
 	createFixtures(ctx, sidecarmode.LayoutNative, append(statusFixtures(sidecarmode.Native), adviseFixtures(sidecarmode.Native)...))
@@ -103,6 +106,14 @@ func decide(module string, compatibilityMode bool) sidecarmode.Decision {
 // installReady installs d and waits until the control plane runs it.
 func installReady(ctx context.Context, d sidecarmode.Decision) {
 	GinkgoHelper()
+	installer := installer
+	if d.IstioVersion != testenv.IstioVersion {
+		// A real earlier Istio, from its own charts.
+		dir, err := env.IstioChartsDir(d.IstioVersion)
+		Expect(err).NotTo(HaveOccurred())
+		installer = install.New(env.Client, install.Options{KubeVersion: testenv.KubeletVersion,
+			IstiodRemoteURL: istiod.URL(), Charts: install.ChartsFromDir(dir, d.IstioVersion)})
+	}
 	_, err := installer.Install(ctx, v1alpha2.IstioSpec{}, d, time.Hour)
 	Expect(err).NotTo(HaveOccurred())
 	Eventually(func(g Gomega) {

@@ -22,11 +22,20 @@ import (
 	"github.com/istio-module/operator/pkg/sidecarmode"
 )
 
-// The Istio a previous module release left behind: module 1.22 in
-// compatibility mode runs Istio 1.27.3 with regular proxies.
+// The Istio a previous module release left behind: module 1.27.3 installed
+// the real Istio 1.29.2 with native sidecars. Its charts and its istiod come
+// from the 1.29.2 tag (hack/test-cluster.sh builds both).
+const previousModule = "1.27.3"
+
+// era is when a demo workload was created, before the operator takes over.
+type era int
+
 const (
-	previousModule            = "1.22.0"
-	previousCompatibilityMode = true
+	// eraRegular: Istio 1.29.2's istiod told ENABLE_NATIVE_SIDECARS=false,
+	// as module 1.21 had it: pods got regular proxies.
+	eraRegular era = iota
+	// eraNative: Istio 1.29.2 as module 1.27.3 left it: native sidecars.
+	eraNative
 )
 
 // demoNamespace holds the demo workloads; it is labelled for injection.
@@ -46,24 +55,25 @@ type demoWorkload struct {
 	annotations map[string]string
 	// note says what the workload shows.
 	note string
+	// era is the setting of istiod when the workload was created.
+	era era
 }
 
 // demoWorkloads: every case the restarter distinguishes, injected by the
 // previous Istio.
 var demoWorkloads = []demoWorkload{
-	{kind: "Deployment", name: "regular-proxy", replicas: 2,
-		note: "regular proxy, the previous default"},
-	{kind: "Deployment", name: "old-version", replicas: 1,
-		annotations: map[string]string{sidecarmode.AnnotationNativeSidecar: "true"},
-		note:        `already native (annotation "true"), old proxy version`},
-	{kind: "Deployment", name: "stays-regular", replicas: 1,
+	{kind: "Deployment", name: "regular-proxy", replicas: 2, era: eraRegular,
+		note: "regular proxy, from when istiod was told ENABLE_NATIVE_SIDECARS=false"},
+	{kind: "StatefulSet", name: "db", replicas: 2, era: eraRegular,
+		note: "regular proxy, from the same time"},
+	{kind: "Deployment", name: "old-version", replicas: 1, era: eraNative,
+		note: "native sidecar of Istio 1.29.2: only its version is old"},
+	{kind: "Deployment", name: "stays-regular", replicas: 1, era: eraNative,
 		annotations: map[string]string{sidecarmode.AnnotationNativeSidecar: "false"},
 		note:        `annotated nativeSidecar "false": stays regular`},
-	{kind: "StatefulSet", name: "db", replicas: 2,
-		note: "regular proxy"},
-	{kind: "Job", name: "batch", replicas: 1,
+	{kind: "Job", name: "batch", replicas: 1, era: eraNative,
 		note: "a running Job: the operator does not restart Jobs"},
-	{kind: "Pod", name: "lonely", replicas: 1,
+	{kind: "Pod", name: "lonely", replicas: 1, era: eraNative,
 		note: "a bare Pod: nothing would recreate it"},
 }
 
@@ -99,53 +109,96 @@ func (w demoWorkload) object() client.Object {
 	}
 }
 
-// installPrevious installs Istio with the installer directly, as the
-// previous module release would have, and waits for its control plane.
-func installPrevious(ctx context.Context, env *testenv.Env, istiodURL, kubeVersion string, d sidecarmode.Decision, p *printer) error {
-	p.Printf("Installing Istio %s without the operator, as module %s (compatibilityMode) left it: %s sidecars",
-		d.IstioVersion, previousModule, d.DefaultType)
-	inst := install.New(env.Client, install.Options{KubeVersion: kubeVersion, IstiodRemoteURL: istiodURL})
+// installPrevious installs the real previous Istio from its own charts with
+// the installer directly, as a previous module release would have, and waits
+// until its control plane runs and its own istiod serves.
+func installPrevious(ctx context.Context, env *testenv.Env, istiod *testenv.Istiod, kubeVersion string, d sidecarmode.Decision, why string, p *printer) error {
+	p.Printf("Installing Istio %s from its own charts without the operator, %s: %s sidecars (ENABLE_NATIVE_SIDECARS=%s)",
+		d.IstioVersion, why, d.DefaultType, d.EnableNativeSidecars)
+	dir, err := env.IstioChartsDir(d.IstioVersion)
+	if err != nil {
+		return err
+	}
+	inst := install.New(env.Client, install.Options{KubeVersion: kubeVersion, IstiodRemoteURL: istiod.URL(),
+		Charts: install.ChartsFromDir(dir, d.IstioVersion)})
 	if _, err := inst.Install(ctx, v1alpha2.IstioSpec{}, d, time.Hour); err != nil {
 		return fmt.Errorf("install Istio %s: %w", d.IstioVersion, err)
 	}
-	err := poll(ctx, "the control plane of Istio "+d.IstioVersion, func() (bool, string, error) {
+	err = poll(ctx, "the control plane of Istio "+d.IstioVersion, func() (bool, string, error) {
 		ready, waitingFor, err := inst.ControlPlaneReady(ctx, v1alpha2.IstioSpec{}, d)
-		return ready, waitingFor, err
+		if err != nil || !ready {
+			return ready, waitingFor, err
+		}
+		return servesEnv(ctx, env.Client, istiod, d)
 	})
 	if err != nil {
 		return err
 	}
-	p.Printf("Istio %s is up; istiod runs locally at %s and injects %s sidecars (ENABLE_NATIVE_SIDECARS=%s)",
-		d.IstioVersion, istiodURL, d.DefaultType, d.EnableNativeSidecars)
+	p.Printf("Istio %s is up; istiod %s (pilot-discovery built from the Istio %s tag) runs locally at %s",
+		d.IstioVersion, runningIstiod(istiod), d.IstioVersion, istiod.URL())
 	return nil
 }
 
-// createDemo creates the demo namespace and workloads and waits until every
-// pod runs with the proxy the previous Istio injected. It returns each
-// workload's proxies, by ref, for the summary at the end.
-func createDemo(ctx context.Context, c client.Client, previous sidecarmode.Decision, p *printer) (map[string]string, error) {
+// servesEnv reports whether the local istiod runs the Deployment's current
+// setting of ENABLE_NATIVE_SIDECARS (the harness restarts it on a change).
+func servesEnv(ctx context.Context, c client.Client, istiod *testenv.Istiod, d sidecarmode.Decision) (bool, string, error) {
+	var deploy appsv1.Deployment
+	if err := c.Get(ctx, client.ObjectKey{Namespace: testenv.IstioNamespace, Name: install.IstiodName}, &deploy); err != nil {
+		return false, "", err
+	}
+	for _, ctr := range deploy.Spec.Template.Spec.Containers {
+		for _, e := range ctr.Env {
+			if ctr.Name == "discovery" && e.Name == "ENABLE_NATIVE_SIDECARS" && e.Value != d.EnableNativeSidecars {
+				return false, "istiod's Deployment still has ENABLE_NATIVE_SIDECARS=" + e.Value, nil
+			}
+		}
+	}
+	if runningIstiod(istiod) != d.IstioVersion {
+		return false, "the local istiod " + d.IstioVersion + " is not running yet", nil
+	}
+	return true, "", nil
+}
+
+// runningIstiod is the Istio version of the istiod process running now, or "".
+func runningIstiod(istiod *testenv.Istiod) string {
+	runs := istiod.Runs()
+	if len(runs) == 0 || !runs[len(runs)-1].Stopped.IsZero() {
+		return ""
+	}
+	return runs[len(runs)-1].Version
+}
+
+// createDemo creates the demo namespace and the workloads of one era and
+// waits until every pod runs with the proxy the previous Istio injected. It
+// adds each workload's proxies, by ref, to before, for the summary at the end.
+func createDemo(ctx context.Context, c client.Client, previous sidecarmode.Decision, e era, before map[string]string, p *printer) error {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: demoNamespace, Labels: map[string]string{"istio-injection": "enabled"}}}
 	if err := c.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
-		return nil, fmt.Errorf("create namespace %s: %w", demoNamespace, err)
+		return fmt.Errorf("create namespace %s: %w", demoNamespace, err)
 	}
 	// Pods created before istiod serves are rejected by its fail-closed
 	// webhook, and controllers back off: wait until injection works.
 	if err := poll(ctx, "istiod to inject pods", func() (bool, string, error) {
 		return injects(ctx, c)
 	}); err != nil {
-		return nil, err
+		return err
 	}
-	p.Printf("Creating demo workloads in namespace %s (label istio-injection=enabled)", demoNamespace)
+	var workloads []demoWorkload
 	for _, w := range demoWorkloads {
-		obj := w.object()
-		if err := c.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
-			return nil, fmt.Errorf("create %s: %w", w.ref(), err)
+		if w.era == e {
+			workloads = append(workloads, w)
 		}
 	}
-	var summaries map[string]string
+	p.Printf("Creating demo workloads in namespace %s (label istio-injection=enabled)", demoNamespace)
+	for _, w := range workloads {
+		obj := w.object()
+		if err := c.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create %s: %w", w.ref(), err)
+		}
+	}
+	summaries := map[string]string{}
 	err := poll(ctx, "the demo pods to run injected by Istio "+previous.IstioVersion, func() (bool, string, error) {
-		summaries = map[string]string{}
-		for _, w := range demoWorkloads {
+		for _, w := range workloads {
 			pods, err := listPods(ctx, c, w, previous)
 			if err != nil {
 				return false, "", err
@@ -158,17 +211,18 @@ func createDemo(ctx context.Context, c client.Client, previous sidecarmode.Decis
 		return true, "", nil
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	p.Printf("Demo workloads run, injected by Istio %s:", previous.IstioVersion)
+	p.Printf("Demo workloads run, injected by istiod %s:", previous.IstioVersion)
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	for _, w := range demoWorkloads {
+	for _, w := range workloads {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", w.ref(), summaries[w.ref()], w.note)
+		before[w.ref()] = summaries[w.ref()]
 	}
 	_ = tw.Flush()
 	p.Lines(strings.Split(strings.TrimRight(b.String(), "\n"), "\n")...)
-	return summaries, nil
+	return nil
 }
 
 // injects reports whether a pod created in the demo namespace now comes back
@@ -239,7 +293,7 @@ func settled(w demoWorkload, pods []podProxy, d sidecarmode.Decision) (bool, str
 		ok, w.replicas, d.IstioVersion, describeProxies(pods))
 }
 
-// describeProxies is "2 pods: regular 1.27.3" or "2 pods: 1 native 1.30.2, 1 regular 1.27.3".
+// describeProxies is "2 pods: regular 1.29.2" or "2 pods: 1 native 1.30.2, 1 regular 1.29.2".
 func describeProxies(pods []podProxy) string {
 	counts := map[string]int{}
 	for _, pp := range pods {

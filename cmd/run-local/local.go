@@ -133,16 +133,29 @@ func runLocal(ctx context.Context, o options, p *printer) (err error) {
 	}()
 
 	facts := sidecarmode.ClusterFacts{MinKubeletVersion: testenv.KubeletVersion}
-	previous, err := sidecarmode.Decide(previousModule, previousCompatibilityMode, facts)
+	previousRow, err := sidecarmode.LookupRelease(previousModule)
 	if err != nil {
 		return err
 	}
-	if err := installPrevious(setupCtx, env, istiod.URL(), kubeVersion, previous, p); err != nil {
-		return interrupted(err)
-	}
-	before, err := createDemo(setupCtx, env.Client, previous, p)
-	if err != nil {
-		return interrupted(err)
+	// First the time of module 1.21, when istiod was told not to inject
+	// native sidecars; then Istio 1.29.2 as module 1.27.3 left it.
+	regularRow := previousRow
+	regularRow.Default, regularRow.CompatibilityDefault = sidecarmode.Regular, sidecarmode.Regular
+	before := map[string]string{}
+	for _, step := range []struct {
+		d   sidecarmode.Decision
+		e   era
+		why string
+	}{
+		{sidecarmode.DecideFor(regularRow, false, facts), eraRegular, "with native sidecars switched off as module 1.21 had them"},
+		{sidecarmode.DecideFor(previousRow, false, facts), eraNative, "as module " + previousModule + " left it"},
+	} {
+		if err := installPrevious(setupCtx, env, istiod, kubeVersion, step.d, step.why, p); err != nil {
+			return interrupted(err)
+		}
+		if err := createDemo(setupCtx, env.Client, step.d, step.e, before, p); err != nil {
+			return interrupted(err)
+		}
 	}
 
 	cr, err := applySamples(setupCtx, env.Client, root, p)
@@ -169,13 +182,15 @@ func runLocal(ctx context.Context, o options, p *printer) (err error) {
 		module, target.IstioVersion, target.DefaultType, displayPath(operatorLog))
 
 	w := &watcher{
-		c:         env.Client,
-		installer: install.New(env.Client, install.Options{KubeVersion: kubeVersion, IstiodRemoteURL: istiod.URL()}),
-		cr:        client.ObjectKeyFromObject(cr),
-		module:    module,
-		before:    before,
-		p:         p,
-		started:   time.Now(),
+		c:          env.Client,
+		installer:  install.New(env.Client, install.Options{KubeVersion: kubeVersion, IstiodRemoteURL: istiod.URL()}),
+		istiod:     istiod,
+		lastIstiod: runningIstiod(istiod),
+		cr:         client.ObjectKeyFromObject(cr),
+		module:     module,
+		before:     before,
+		p:          p,
+		started:    time.Now(),
 	}
 	err = w.run(ctx, o.once, deadline, mgrExited)
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/istio-module/operator/api/v1alpha2"
+	"github.com/istio-module/operator/internal/testenv"
 	"github.com/istio-module/operator/pkg/install"
 	"github.com/istio-module/operator/pkg/restarter"
 	"github.com/istio-module/operator/pkg/sidecarmode"
@@ -28,6 +29,7 @@ import (
 type watcher struct {
 	c         client.Client
 	installer *install.Installer // only its read-only readiness check is used
+	istiod    *testenv.Istiod    // the local istiod, to say which release injects
 	cr        client.ObjectKey
 	module    string
 	before    map[string]string // workload ref -> its proxies before the operator
@@ -35,6 +37,7 @@ type watcher struct {
 	started   time.Time // when the operator started
 
 	lastState    string
+	lastIstiod   string // Istio version of the istiod process seen running
 	installed    string // Decision.Target() reported as installed
 	lastProgress string
 	lastErr      string
@@ -158,6 +161,14 @@ func (w *watcher) observe(ctx context.Context) (*snapshot, error) {
 // report prints what changed since the last snapshot.
 func (w *watcher) report(s *snapshot) {
 	d := s.decision
+	if w.istiod != nil {
+		if v := runningIstiod(w.istiod); v != "" && v != w.lastIstiod {
+			if w.lastIstiod != "" {
+				w.p.Printf("istiod %s stopped; istiod %s (pilot-discovery built from the Istio %s tag) now serves injection", w.lastIstiod, v, v)
+			}
+			w.lastIstiod = v
+		}
+	}
 	if s.controlPlaneReady && s.istio != nil && s.istio.Status.IstioVersion == d.IstioVersion && w.installed != d.Target() {
 		w.installed = d.Target()
 		w.p.Printf("Istio %s installed by the operator: istiod is up and injects %s sidecars by default (ENABLE_NATIVE_SIDECARS=%s)",

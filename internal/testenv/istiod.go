@@ -16,10 +16,51 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/istio-module/operator/pkg/sidecarmode"
 )
 
 // IstioNamespace is where the installer puts the control plane.
 const IstioNamespace = "istio-system"
+
+// Istio releases whose istiod hack/test-cluster.sh builds: this build's, as
+// pilot-discovery, and the previous one that upgrade tests start from, as
+// pilot-discovery-<version> beside its charts (istio-<version>/manifests).
+const (
+	IstioVersion         = "1.30.2"
+	PreviousIstioVersion = "1.29.2"
+)
+
+// IstiodBinary is the pilot-discovery of an Istio release in the assets folder.
+func (e *Env) IstiodBinary(version string) (string, error) {
+	name := "pilot-discovery"
+	if version != IstioVersion {
+		name += "-" + version
+	}
+	bin := filepath.Join(e.Assets, name)
+	if _, err := os.Stat(bin); err != nil {
+		return "", fmt.Errorf("no istiod of Istio %s in KUBEBUILDER_ASSETS=%s (hack/test-cluster.sh builds %s and %s): %w",
+			version, e.Assets, IstioVersion, PreviousIstioVersion, err)
+	}
+	return bin, nil
+}
+
+// IstioChartsDir is the manifests folder of an earlier Istio release's
+// istio.io/istio module, for install.ChartsFromDir.
+func (e *Env) IstioChartsDir(version string) (string, error) {
+	dir := filepath.Join(e.Assets, "istio-"+version, "manifests")
+	if _, err := os.Stat(filepath.Join(dir, "charts")); err != nil {
+		return "", fmt.Errorf("no charts of Istio %s in KUBEBUILDER_ASSETS=%s: run hack/test-cluster.sh: %w", version, e.Assets, err)
+	}
+	return dir, nil
+}
+
+// IstiodRun is one istiod process the harness ran: its Istio version, when
+// it started serving and when it was stopped (zero while it runs).
+type IstiodRun struct {
+	Version          string
+	Started, Stopped time.Time
+}
 
 // Istiod plays the istiod Deployment that the installer applied: kwok only
 // pretends the Deployment's pods run, so this harness runs the real
@@ -30,7 +71,9 @@ const IstioNamespace = "istio-system"
 //
 // Like a kubelet, it restarts the process when the Deployment's pod template
 // changes (ENABLE_NATIVE_SIDECARS is read only at start) and stops it when the
-// Deployment goes away.
+// Deployment goes away. The binary follows the discovery container's image
+// tag: when an upgrade changes it, the old release's istiod is stopped and the
+// new release's started, so injection really comes from the new version.
 type Istiod struct {
 	env  *Env
 	port int
@@ -39,14 +82,14 @@ type Istiod struct {
 	proc     *process
 	template string // hash of the pod template the running process plays
 	starts   int
+	runs     []IstiodRun
 }
 
 // NewIstiod reserves a local port for istiod's webhook server. Call Run to
 // start following the istiod Deployment.
 func (e *Env) NewIstiod() (*Istiod, error) {
-	bin := filepath.Join(e.Assets, "pilot-discovery")
-	if _, err := os.Stat(bin); err != nil {
-		return nil, fmt.Errorf("pilot-discovery is missing in KUBEBUILDER_ASSETS=%s: run hack/test-cluster.sh to build it", e.Assets)
+	if _, err := e.IstiodBinary(IstioVersion); err != nil {
+		return nil, err
 	}
 	port, err := freePort()
 	if err != nil {
@@ -83,6 +126,13 @@ func (i *Istiod) Starts() int {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	return i.starts
+}
+
+// Runs lists the istiod processes so far, oldest first.
+func (i *Istiod) Runs() []IstiodRun {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return append([]IstiodRun(nil), i.runs...)
 }
 
 // Running reports whether a pilot-discovery process is up.
@@ -151,6 +201,11 @@ func (i *Istiod) startLocked(deploy appsv1.Deployment, hash string) error {
 	if container == nil {
 		return fmt.Errorf("deployment %s/istiod has no container named discovery", IstioNamespace)
 	}
+	version := sidecarmode.VersionOf(container.Image)
+	bin, err := i.env.IstiodBinary(version)
+	if err != nil {
+		return fmt.Errorf("deployment %s/istiod runs image %s: %w", IstioNamespace, container.Image, err)
+	}
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + i.env.Dir}
 	for _, v := range container.Env {
 		if v.ValueFrom != nil || v.Name == "KUBECONFIG" || v.Name == "GOMAXPROCS" {
@@ -180,11 +235,12 @@ func (i *Istiod) startLocked(deploy appsv1.Deployment, hash string) error {
 		"--ctrlz_port=0",
 	}
 	i.starts++
-	proc, err := i.env.startProcess(fmt.Sprintf("istiod-%d", i.starts), filepath.Join(i.env.Assets, "pilot-discovery"), args, env)
+	proc, err := i.env.startProcess(fmt.Sprintf("istiod-%d-%s", i.starts, version), bin, args, env)
 	if err != nil {
 		return err
 	}
 	i.proc, i.template = proc, hash
+	i.runs = append(i.runs, IstiodRun{Version: version, Started: time.Now()})
 	return nil
 }
 
@@ -198,6 +254,7 @@ func (i *Istiod) stopLocked() {
 	if i.proc != nil {
 		_ = i.proc.stop()
 		i.proc = nil
+		i.runs[len(i.runs)-1].Stopped = time.Now()
 	}
 }
 

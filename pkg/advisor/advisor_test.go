@@ -177,7 +177,7 @@ func TestAdvise(t *testing.T) {
 			wantNow: sidecarmode.Native, wantAfter: sidecarmode.Regular,
 			want: []string{
 				"quitquitquit/now/app/args[0]=" + quitCall,
-				"job-regular-sidecar/after-switch//target=1.27.3/regular",
+				"job-regular-sidecar/after-switch//target=1.27.1/regular",
 			},
 		},
 		{

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path"
 	"sort"
 	"strings"
@@ -32,20 +33,50 @@ const (
 	chartCNI     chartID = "charts/istio-cni"
 )
 
-var (
-	chartsMu sync.Mutex
-	charts   = map[chartID]*chartv2.Chart{}
+// EmbeddedIstioVersion is the Istio release whose charts this binary embeds:
+// go.mod pins istio.io/istio at its tag (EmbeddedIstioModuleVersion). The
+// charts never name their own version (every Chart.yaml says 1.0.0), so this
+// constant does, and a test compares it with go.mod, the release table and
+// the test cluster's istiod.
+const (
+	EmbeddedIstioVersion       = "1.30.2"
+	EmbeddedIstioModuleVersion = "v0.0.0-20260624003133-f888ab4c8a0c"
 )
 
-// loadChart reads a chart from the embedded FS once; charts are immutable, so
-// every render shares the loaded copy.
-func loadChart(id chartID) (*chartv2.Chart, error) {
-	chartsMu.Lock()
-	defer chartsMu.Unlock()
-	if c, ok := charts[id]; ok {
-		return c, nil
+// Charts are the Helm charts of one Istio release.
+type Charts struct {
+	// Istio is the release the charts belong to, e.g. "1.30.2". Rendering
+	// them for a decision that targets another Istio is an error: the images
+	// of one release with the charts of another are never a real install.
+	Istio string
+	fsys  fs.FS // the manifests folder of istio.io/istio: charts/...
+
+	mu     sync.Mutex
+	loaded map[chartID]*chartv2.Chart
+}
+
+var embedded = &Charts{Istio: EmbeddedIstioVersion, fsys: manifests.FS}
+
+// EmbeddedCharts are the charts compiled into this binary, of Istio
+// EmbeddedIstioVersion.
+func EmbeddedCharts() *Charts { return embedded }
+
+// ChartsFromDir reads the charts of Istio release istioVersion from dir, the
+// manifests folder of that release's istio.io/istio module. Tests and the
+// local demo use it to install a real earlier Istio.
+func ChartsFromDir(dir, istioVersion string) *Charts {
+	return &Charts{Istio: istioVersion, fsys: os.DirFS(dir)}
+}
+
+// load reads a chart once; charts are immutable, so every render shares the
+// loaded copy.
+func (c *Charts) load(id chartID) (*chartv2.Chart, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ch, ok := c.loaded[id]; ok {
+		return ch, nil
 	}
-	root, err := fs.Sub(manifests.FS, string(id))
+	root, err := fs.Sub(c.fsys, string(id))
 	if err != nil {
 		return nil, err
 	}
@@ -62,21 +93,24 @@ func loadChart(id chartID) (*chartv2.Chart, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read chart %s: %w", id, err)
+		return nil, fmt.Errorf("read chart %s of Istio %s: %w", id, c.Istio, err)
 	}
-	c, err := loader.LoadFiles(files)
+	ch, err := loader.LoadFiles(files)
 	if err != nil {
-		return nil, fmt.Errorf("load chart %s: %w", id, err)
+		return nil, fmt.Errorf("load chart %s of Istio %s: %w", id, c.Istio, err)
 	}
-	charts[id] = c
-	return c, nil
+	if c.loaded == nil {
+		c.loaded = map[chartID]*chartv2.Chart{}
+	}
+	c.loaded[id] = ch
+	return ch, nil
 }
 
 // renderChart renders one chart as a Helm release named release in namespace
 // and returns its objects in a stable order (template file name, then order
 // within the file), so the same input gives the same output byte for byte.
-func renderChart(id chartID, release, namespace, kubeVersion string, values map[string]any) ([]*unstructured.Unstructured, error) {
-	c, err := loadChart(id)
+func renderChart(charts *Charts, id chartID, release, namespace, kubeVersion string, values map[string]any) ([]*unstructured.Unstructured, error) {
+	c, err := charts.load(id)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package install_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -10,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,15 +37,37 @@ var _ = ReportAfterEach(func(r SpecReport) {
 	}
 })
 
-// decide is the Decision for a row of the version table on this cluster.
+// decide is the Decision for a module release of the version table on this cluster.
 func decide(module string, compatibilityMode bool) sidecarmode.Decision {
 	d, err := sidecarmode.Decide(module, compatibilityMode, sidecarmode.ClusterFacts{MinKubeletVersion: testenv.KubeletVersion})
 	Expect(err).NotTo(HaveOccurred())
 	return d
 }
 
+// Policies no release of Istio 1.30.2 has, for the switches between the
+// container types: real charts, the real istiod and an explicit setting, only
+// the row is the test's own.
+var (
+	regularRow = sidecarmode.Release{Module: "test-regular", Istio: testenv.IstioVersion,
+		Default: sidecarmode.Regular, CompatibilityDefault: sidecarmode.Regular, Note: "regular containers"}
+	toggleRow = sidecarmode.Release{Module: "test-toggle", Istio: testenv.IstioVersion,
+		Default: sidecarmode.Native, CompatibilityDefault: sidecarmode.Regular, Note: "native unless compatibilityMode"}
+)
+
+func decideFor(row sidecarmode.Release, compatibilityMode bool) sidecarmode.Decision {
+	return sidecarmode.DecideFor(row, compatibilityMode, sidecarmode.ClusterFacts{MinKubeletVersion: testenv.KubeletVersion})
+}
+
+// thisBuild is the decision of this build's module release.
+func thisBuild() sidecarmode.Decision { return decide(sidecarmode.ModuleVersion, false) }
+
 // installReady installs and waits until the control plane runs the target.
 func installReady(ctx context.Context, spec v1alpha2.IstioSpec, d sidecarmode.Decision) {
+	GinkgoHelper()
+	installReadyWith(ctx, installer, spec, d)
+}
+
+func installReadyWith(ctx context.Context, installer *install.Installer, spec v1alpha2.IstioSpec, d sidecarmode.Decision) {
 	GinkgoHelper()
 	_, err := installer.Install(ctx, spec, d, time.Hour)
 	Expect(err).NotTo(HaveOccurred())
@@ -117,6 +141,48 @@ func expectPods(ctx context.Context, name string, layout sidecarmode.Layout, ver
 	}).WithTimeout(timeout).Should(Succeed())
 }
 
+// runningIstiod is the istiod process the harness runs now.
+func runningIstiod() testenv.IstiodRun {
+	runs := istiod.Runs()
+	if len(runs) == 0 || !runs[len(runs)-1].Stopped.IsZero() {
+		return testenv.IstiodRun{}
+	}
+	return runs[len(runs)-1]
+}
+
+func crdNames(ctx context.Context) []string {
+	GinkgoHelper()
+	var crds apiextensionsv1.CustomResourceDefinitionList
+	Expect(env.Client.List(ctx, &crds)).To(Succeed())
+	var names []string
+	for _, c := range crds.Items {
+		names = append(names, c.Name)
+	}
+	return names
+}
+
+// proxyEnv is the environment of the istio-proxy container of the
+// Deployment's live pod.
+func proxyEnv(ctx context.Context, name string) map[string]string {
+	GinkgoHelper()
+	var pods corev1.PodList
+	Expect(env.Client.List(ctx, &pods, client.InNamespace(appNamespace), client.MatchingLabels{"app": name})).To(Succeed())
+	out := map[string]string{}
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		for _, c := range append(p.Spec.InitContainers, p.Spec.Containers...) {
+			if c.Name == "istio-proxy" {
+				for _, e := range c.Env {
+					out[e.Name] = e.Value
+				}
+			}
+		}
+	}
+	return out
+}
+
 func restartDeployment(ctx context.Context, name, marker string) {
 	GinkgoHelper()
 	patch := fmt.Appendf(nil, `{"spec":{"template":{"metadata":{"annotations":{"test/restart":%q}}}}}`, marker)
@@ -133,22 +199,74 @@ var _ = Describe("Installer", Ordered, func() {
 		}})).To(Succeed())
 	})
 
-	It("installs a regular row: istiod injects regular containers, and the annotation cannot make them native", func(ctx context.Context) {
-		d := decide("1.21.0", false)
-		installReady(ctx, minimal, d)
-		Expect(istiodEnv(ctx, "ENABLE_NATIVE_SIDECARS")).To(Equal("false"))
-
-		var crd apiextensionsv1.CustomResourceDefinition
-		Expect(env.Client.Get(ctx, client.ObjectKey{Name: "virtualservices.networking.istio.io"}, &crd)).To(Succeed())
+	It("installs the real Istio 1.29.2 from its own charts, as module 1.27.3 left it, with istiod 1.29.2 injecting", func(ctx context.Context) {
+		dir, err := env.IstioChartsDir(testenv.PreviousIstioVersion)
+		Expect(err).NotTo(HaveOccurred())
+		previous := install.New(env.Client, install.Options{
+			KubeVersion:     testenv.KubeletVersion,
+			IstiodRemoteURL: istiod.URL(),
+			Charts:          install.ChartsFromDir(dir, testenv.PreviousIstioVersion),
+		})
+		d := decide("1.27.3", false)
+		Expect(d.IstioVersion).To(Equal(testenv.PreviousIstioVersion))
+		installReadyWith(ctx, previous, minimal, d)
+		Expect(istiodEnv(ctx, "ENABLE_NATIVE_SIDECARS")).To(Equal("true"))
+		Eventually(func() string { return runningIstiod().Version }).WithTimeout(timeout).Should(Equal("1.29.2"))
+		Expect(crdNames(ctx)).NotTo(ContainElement("trafficextensions.extensions.istio.io"), "Istio 1.29.2 has 14 CRDs")
 
 		Expect(env.Client.Create(ctx, deployment("plain", nil))).To(Succeed())
 		Expect(env.Client.Create(ctx, deployment("pinned", map[string]string{"sidecar.istio.io/nativeSidecar": "false"}))).To(Succeed())
+		expectPods(ctx, "plain", sidecarmode.LayoutNative, "1.29.2")
+		expectPods(ctx, "pinned", sidecarmode.LayoutRegular, "1.29.2")
+	})
+
+	It("upgrades it to this build's Istio 1.30.2: takes over its objects, upgrades the CRDs, replaces istiod", func(ctx context.Context) {
+		installReady(ctx, minimal, thisBuild())
+		Eventually(func() string { return runningIstiod().Version }).WithTimeout(timeout).Should(Equal("1.30.2"))
+		runs := istiod.Runs()
+		Expect(runs[len(runs)-2].Version).To(Equal("1.29.2"))
+		Expect(runs[len(runs)-2].Stopped).NotTo(BeZero(), "the 1.29.2 istiod is stopped")
+
+		// Istio 1.30.2 adds one CRD and changes the schema of others.
+		Expect(crdNames(ctx)).To(ContainElement("trafficextensions.extensions.istio.io"))
+		var authz apiextensionsv1.CustomResourceDefinition
+		Expect(env.Client.Get(ctx, client.ObjectKey{Name: "authorizationpolicies.security.istio.io"}, &authz)).To(Succeed())
+		schema, err := json.Marshal(authz.Spec.Versions)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(schema)).To(ContainSubstring("trustDomains"))
+
+		// Server-side apply took over 1.29.2's objects: a rule the 1.30.2
+		// chart no longer renders is gone from istiod's ClusterRole.
+		var role rbacv1.ClusterRole
+		Expect(env.Client.Get(ctx, client.ObjectKey{Name: "istiod-clusterrole-istio-system"}, &role)).To(Succeed())
+		var resources []string
+		for _, r := range role.Rules {
+			resources = append(resources, r.Resources...)
+		}
+		Expect(resources).To(ContainElement("listenersets/status"))
+		Expect(resources).NotTo(ContainElement("xlistenersets/status"))
+
+		// New pods get the 1.30.2 proxy, from the 1.30.2 injection template.
+		restartDeployment(ctx, "plain", "upgraded")
+		restartDeployment(ctx, "pinned", "upgraded")
+		expectPods(ctx, "plain", sidecarmode.LayoutNative, "1.30.2")
+		expectPods(ctx, "pinned", sidecarmode.LayoutRegular, "1.30.2")
+		Expect(proxyEnv(ctx, "plain")).To(HaveKey("OTEL_RESOURCE_ATTRIBUTES"), "the sidecar template of Istio 1.30.2")
+	})
+
+	It("installs a regular row: istiod injects regular containers, the pinned pod stays regular", func(ctx context.Context) {
+		d := decideFor(regularRow, false)
+		installReady(ctx, minimal, d)
+		Expect(istiodEnv(ctx, "ENABLE_NATIVE_SIDECARS")).To(Equal("false"))
+
+		restartDeployment(ctx, "plain", "regular")
+		restartDeployment(ctx, "pinned", "regular")
 		expectPods(ctx, "plain", sidecarmode.LayoutRegular, d.IstioVersion)
 		expectPods(ctx, "pinned", sidecarmode.LayoutRegular, d.IstioVersion)
 	})
 
 	It("switches to a native row: after a rollout pods are native, the pinned one stays regular", func(ctx context.Context) {
-		d := decide("1.22.0", false)
+		d := thisBuild()
 		installReady(ctx, minimal, d)
 		Expect(istiodEnv(ctx, "ENABLE_NATIVE_SIDECARS")).To(Equal("true"))
 		Eventually(istiod.Running).Should(BeTrue())
@@ -159,21 +277,21 @@ var _ = Describe("Installer", Ordered, func() {
 		expectPods(ctx, "pinned", sidecarmode.LayoutRegular, d.IstioVersion)
 	})
 
-	It("flips ENABLE_NATIVE_SIDECARS with compatibilityMode on the module-1.22 row", func(ctx context.Context) {
+	It("flips ENABLE_NATIVE_SIDECARS with compatibilityMode on a row whose compatibility mode is regular", func(ctx context.Context) {
 		compat := v1alpha2.IstioSpec{CompatibilityMode: true}
-		installReady(ctx, compat, decide("1.22.0", true))
+		installReady(ctx, compat, decideFor(toggleRow, true))
 		Expect(istiodEnv(ctx, "ENABLE_NATIVE_SIDECARS")).To(Equal("false"))
 		restartDeployment(ctx, "plain", "compat")
-		expectPods(ctx, "plain", sidecarmode.LayoutRegular, "1.27.3")
+		expectPods(ctx, "plain", sidecarmode.LayoutRegular, "1.30.2")
 
-		installReady(ctx, minimal, decide("1.22.0", false))
+		installReady(ctx, minimal, decideFor(toggleRow, false))
 		Expect(istiodEnv(ctx, "ENABLE_NATIVE_SIDECARS")).To(Equal("true"))
 		restartDeployment(ctx, "plain", "native-again")
-		expectPods(ctx, "plain", sidecarmode.LayoutNative, "1.27.3")
+		expectPods(ctx, "plain", sidecarmode.LayoutNative, "1.30.2")
 	})
 
 	It("maps a CR field to the mesh config and removes its effect when the field is removed", func(ctx context.Context) {
-		d := decide("1.22.0", false)
+		d := thisBuild()
 		spec := v1alpha2.IstioSpec{Config: v1alpha2.Config{NumTrustedProxies: ptr.To(2), TrustDomain: ptr.To("example.org")}}
 		installReady(ctx, spec, d)
 		mesh := meshConfig(ctx)
@@ -187,7 +305,7 @@ var _ = Describe("Installer", Ordered, func() {
 	})
 
 	It("prunes the egress gateway once it is disabled", func(ctx context.Context) {
-		d := decide("1.22.0", false)
+		d := thisBuild()
 		egress := v1alpha2.IstioSpec{Components: &v1alpha2.Components{EgressGateway: &v1alpha2.EgressGateway{Enabled: ptr.To(true)}}}
 		installReady(ctx, egress, d)
 		key := client.ObjectKey{Namespace: "istio-system", Name: install.EgressGatewayName}
@@ -201,7 +319,7 @@ var _ = Describe("Installer", Ordered, func() {
 	})
 
 	It("writes nothing when asked to install the same thing again", func(ctx context.Context) {
-		d := decide("1.22.0", false)
+		d := thisBuild()
 		applied, err := installer.Install(ctx, minimal, d, time.Hour)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(applied).To(BeFalse())

@@ -33,7 +33,7 @@ func renderAll(spec v1alpha2.IstioSpec, d sidecarmode.Decision, opts Options) ([
 	}
 	var all []*unstructured.Unstructured
 	for _, r := range rels {
-		objs, err := renderChart(r.chart, r.release, opts.Namespace, opts.KubeVersion, r.values)
+		objs, err := renderChart(opts.Charts, r.chart, r.release, opts.Namespace, opts.KubeVersion, r.values)
 		if err != nil {
 			return nil, fmt.Errorf("render release %s: %w", r.release, err)
 		}

@@ -3,6 +3,8 @@ package install
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -241,13 +243,14 @@ func TestEnableNativeSidecars(t *testing.T) {
 	}
 }
 
-// TestCompatibilityVersionTurnsNativeOff renders an Istio 1.27-like decision
-// in compatibility mode (profile 1.26, regular containers): the profile turns
-// native sidecars off by itself, and the explicit value agrees with it.
+// TestCompatibilityVersionTurnsNativeOff renders Istio 1.30.2's charts with
+// the 1.26 compatibility profile (which they still ship) and regular
+// containers, as module 1.22 in compatibility mode asked of Istio 1.27: the
+// profile turns native sidecars off by itself, and the explicit value agrees.
 func TestCompatibilityVersionTurnsNativeOff(t *testing.T) {
 	g := NewWithT(t)
 	d := sidecarmode.Decision{
-		IstioVersion:         "1.27.3",
+		IstioVersion:         "1.30.2",
 		DefaultType:          sidecarmode.Regular,
 		EnableNativeSidecars: "false",
 		CompatibilityVersion: "1.26",
@@ -263,7 +266,7 @@ func TestCompatibilityVersionTurnsNativeOff(t *testing.T) {
 	g.Expect(istiod.chart).To(Equal(chartIstiod))
 	g.Expect(istiod.values).To(HaveKeyWithValue("compatibilityVersion", "1.26"))
 	delete(field(istiod.values, "pilot", "env").(map[string]any), "ENABLE_NATIVE_SIDECARS")
-	profileOnly, err := renderChart(istiod.chart, istiod.release, DefaultNamespace, "v1.37.2", istiod.values)
+	profileOnly, err := renderChart(EmbeddedCharts(), istiod.chart, istiod.release, DefaultNamespace, "v1.37.2", istiod.values)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(discoveryEnv(g, profileOnly)).To(HaveKeyWithValue("ENABLE_NATIVE_SIDECARS", "false"))
 
@@ -390,11 +393,28 @@ func TestGatewayPodTemplate(t *testing.T) {
 		"app": "istio-ingressgateway", "istio": "ingressgateway",
 	}))
 
-	// A new Istio version changes the gateway's pod template, so it rolls out.
+	// Another Istio release changes the gateway's pod template, so it rolls
+	// out: Istio 1.29.2's own charts, which hack/test-cluster.sh provides.
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		t.Skip("KUBEBUILDER_ASSETS is not set: the render of Istio 1.29.2's charts runs in make test")
+	}
 	d := testDecision()
-	d.IstioVersion = "1.30.3"
-	next := find(g, render(g, v1alpha2.IstioSpec{}, d, testOptions()), "Deployment", IngressGatewayName)
-	g.Expect(field(next.Object, "spec", "template", "metadata", "annotations", IstioVersionAnnotation)).To(Equal("1.30.3"))
+	d.IstioVersion = "1.29.2"
+	opts := testOptions()
+	opts.Charts = ChartsFromDir(filepath.Join(assets, "istio-1.29.2", "manifests"), "1.29.2")
+	prev := find(g, render(g, v1alpha2.IstioSpec{}, d, opts), "Deployment", IngressGatewayName)
+	g.Expect(field(prev.Object, "spec", "template", "metadata", "annotations", IstioVersionAnnotation)).To(Equal("1.29.2"))
+}
+
+// The charts render only for the decision's Istio: one release's charts with
+// another release's images is never a real install.
+func TestRenderRefusesAnotherIstio(t *testing.T) {
+	g := NewWithT(t)
+	d := testDecision()
+	d.IstioVersion = "1.29.2"
+	_, err := renderAll(v1alpha2.IstioSpec{}, d, testOptions())
+	g.Expect(err).To(MatchError(ContainSubstring("the target Istio 1.29.2 is not the Istio of the charts at hand (1.30.2)")))
 }
 
 func TestIstiodRemoteURL(t *testing.T) {

@@ -36,6 +36,10 @@ type Options struct {
 	// e.g. "https://127.0.0.1:15017". When set, the webhooks call
 	// URL+"/inject" and URL+"/validate" instead of the istiod Service.
 	IstiodRemoteURL string
+	// Charts are the Istio charts to render. Default EmbeddedCharts(). Only
+	// tests and the local demo set others (a real earlier Istio); the
+	// decision's Istio version must be theirs.
+	Charts *Charts
 }
 
 // withDefaults fills in the defaults of unset options.
@@ -45,6 +49,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Hub == "" {
 		o.Hub = DefaultHub
+	}
+	if o.Charts == nil {
+		o.Charts = EmbeddedCharts()
 	}
 	return o
 }
@@ -66,6 +73,10 @@ func releases(spec v1alpha2.IstioSpec, d sidecarmode.Decision, opts Options) ([]
 	opts = opts.withDefaults()
 	if d.IstioVersion == "" {
 		return nil, errors.New("decision without Istio version")
+	}
+	if d.IstioVersion != opts.Charts.Istio {
+		return nil, fmt.Errorf("the target Istio %s is not the Istio of the charts at hand (%s): "+
+			"run the operator release that installs Istio %s", d.IstioVersion, opts.Charts.Istio, d.IstioVersion)
 	}
 	if d.EnableNativeSidecars != "true" && d.EnableNativeSidecars != "false" {
 		return nil, fmt.Errorf("ENABLE_NATIVE_SIDECARS must be \"true\" or \"false\", not %q", d.EnableNativeSidecars)
@@ -147,7 +158,7 @@ func istiodValues(cfg v1alpha2.Config, comps *v1alpha2.Components, d sidecarmode
 			pilot["resources"] = resourcesValue(k.Resources)
 		}
 		if h := k.HPASpec; h != nil {
-			lo, hi := replicaBounds(h, chartIstiod, "autoscaleMax")
+			lo, hi := replicaBounds(h, opts.Charts, chartIstiod, "autoscaleMax")
 			if lo != nil {
 				pilot["autoscaleMin"] = *lo
 			}
@@ -318,7 +329,7 @@ func gatewayValues(name string, k *v1alpha2.KubernetesResourcesConfig, d sidecar
 	}
 	if h := k.HPASpec; h != nil {
 		autoscaling := map[string]any{}
-		lo, hi := replicaBounds(h, chartGateway, "autoscaling", "maxReplicas")
+		lo, hi := replicaBounds(h, opts.Charts, chartGateway, "autoscaling", "maxReplicas")
 		if lo != nil {
 			autoscaling["minReplicas"] = *lo
 		}
@@ -391,10 +402,10 @@ func quantityValue(s *string) any {
 // and it exceeds the chart's default maxReplicas (read from the chart at
 // defaultMaxPath under its defaults), maxReplicas is raised to it, so the HPA
 // stays valid; the CR only checks min <= max when both are set.
-func replicaBounds(h *v1alpha2.HPASpec, id chartID, defaultMaxPath ...string) (lo, hi *int32) {
+func replicaBounds(h *v1alpha2.HPASpec, charts *Charts, id chartID, defaultMaxPath ...string) (lo, hi *int32) {
 	lo, hi = h.MinReplicas, h.MaxReplicas
 	if lo != nil && hi == nil {
-		if def, ok := chartDefaultInt(id, defaultMaxPath...); ok && int64(*lo) > def {
+		if def, ok := chartDefaultInt(charts, id, defaultMaxPath...); ok && int64(*lo) > def {
 			raised := *lo
 			hi = &raised
 		}
@@ -404,8 +415,8 @@ func replicaBounds(h *v1alpha2.HPASpec, id chartID, defaultMaxPath ...string) (l
 
 // chartDefaultInt reads an integer default of a chart, below its
 // _internal_defaults_do_not_set key.
-func chartDefaultInt(id chartID, path ...string) (int64, bool) {
-	c, err := loadChart(id)
+func chartDefaultInt(charts *Charts, id chartID, path ...string) (int64, bool) {
+	c, err := charts.load(id)
 	if err != nil {
 		return 0, false
 	}

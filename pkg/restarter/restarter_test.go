@@ -125,8 +125,8 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 	var old, cur sidecarmode.Decision
 
 	BeforeAll(func(ctx SpecContext) {
-		old, cur = decide("1.22.0", false), decide("1.30.0", false)
-		Expect(old.Target()).To(Equal("1.27.3/native"))
+		old, cur = decide("1.27.3", false), decide("1.30.0", false)
+		Expect(old.Target()).To(Equal("1.29.2/native"))
 		Expect(cur.Target()).To(Equal("1.30.2/native"))
 		installIstio(ctx, old)
 
@@ -274,9 +274,9 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 		job := entries["Job mixed/batch"]
 		Expect(job.Workload).To(Equal(restarter.WorkloadRef{APIVersion: "batch/v1", Kind: "Job", Namespace: "mixed", Name: "batch"}))
 		Expect(job.Layouts).To(Equal([]sidecarmode.Layout{sidecarmode.LayoutNative}))
-		Expect(job.ProxyVersions).To(Equal([]string{"1.27.3"}))
+		Expect(job.ProxyVersions).To(Equal([]string{"1.29.2"}))
 		Expect(job.StalePods).To(Equal(1))
-		Expect(job.Reasons).To(Equal([]string{"1.27.3, expected 1.30.2"}))
+		Expect(job.Reasons).To(Equal([]string{"1.29.2, expected 1.30.2"}))
 		Expect(job.Action).To(Equal(restarter.ActionManual))
 		Expect(job.Why).To(ContainSubstring("a Job: a restart would cut its run short"))
 		Expect(entries["CronJob mixed/nightly"].Why).To(ContainSubstring("its Job nightly-manual runs pods with stale proxies"))

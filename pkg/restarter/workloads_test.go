@@ -16,6 +16,7 @@ import (
 
 	"github.com/istio-module/operator/api/v1alpha2"
 	"github.com/istio-module/operator/internal/testenv"
+	"github.com/istio-module/operator/pkg/install"
 	"github.com/istio-module/operator/pkg/restarter"
 	"github.com/istio-module/operator/pkg/sidecarmode"
 )
@@ -37,6 +38,7 @@ func decide(module string, compatibilityMode bool) sidecarmode.Decision {
 func installIstio(ctx context.Context, d sidecarmode.Decision) {
 	GinkgoHelper()
 	spec := v1alpha2.IstioSpec{CompatibilityMode: d.CompatibilityVersion != ""}
+	installer := installerFor(d)
 	_, err := installer.Install(ctx, spec, d, time.Hour)
 	Expect(err).NotTo(HaveOccurred())
 	Eventually(func(g Gomega) {
@@ -45,6 +47,22 @@ func installIstio(ctx context.Context, d sidecarmode.Decision) {
 		g.Expect(ready).To(BeTrue(), msg)
 	}).Should(Succeed())
 	expectInjection(ctx, d)
+}
+
+// installerFor installs the charts of d's Istio: this build's, or the real
+// previous release's own charts that hack/test-cluster.sh provides.
+func installerFor(d sidecarmode.Decision) *install.Installer {
+	GinkgoHelper()
+	if d.IstioVersion == testenv.IstioVersion {
+		return installer
+	}
+	dir, err := env.IstioChartsDir(d.IstioVersion)
+	Expect(err).NotTo(HaveOccurred())
+	return install.New(env.Client, install.Options{
+		KubeVersion:     testenv.KubeletVersion,
+		IstiodRemoteURL: istiod.URL(),
+		Charts:          install.ChartsFromDir(dir, d.IstioVersion),
+	})
 }
 
 // expectInjection waits until a pod created now (server-side dry run) gets

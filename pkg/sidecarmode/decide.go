@@ -56,6 +56,14 @@ func Decide(moduleVersion string, compatibilityMode bool, facts ClusterFacts) (D
 	if err != nil {
 		return Decision{}, err
 	}
+	return DecideFor(rel, compatibilityMode, facts), nil
+}
+
+// DecideFor makes the decision for one release row. Decide looks the row up
+// by module version; tests that need a policy no release has (a row of their
+// own, with this build's Istio) call this directly.
+func DecideFor(rel Release, compatibilityMode bool, facts ClusterFacts) Decision {
+	moduleVersion := rel.Module
 	d := Decision{
 		ModuleVersion: moduleVersion,
 		IstioVersion:  rel.Istio,
@@ -79,7 +87,7 @@ func Decide(moduleVersion string, compatibilityMode bool, facts ClusterFacts) (D
 		d.Reason = fmt.Sprintf("%s with %s by default", installs, typePhrase(d.DefaultType))
 	}
 	d.EnableNativeSidecars = enableNativeSidecarsValue(d.DefaultType)
-	return d, nil
+	return d
 }
 
 // Target is a compact id of the target proxy, "<istio version>/<default

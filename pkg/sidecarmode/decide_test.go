@@ -1,34 +1,61 @@
 package sidecarmode
 
 import (
+	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
 )
 
 // documentedPolicy is the version policy written down independently of
-// Releases, from the user documentation and DESIGN.md section 2: module ->
-// exact Istio version, default type, type with compatibilityMode, and the
-// compatibility profile. Tests compare the code against it.
-var documentedPolicy = map[string]struct {
+// Releases, from the module's real releases (shared/RELEASES.md): module
+// releases -> exact Istio version, default type, type with compatibilityMode,
+// and the compatibility profile. Tests compare the code against it.
+var documentedPolicy = []struct {
+	modules        string
 	istio          string
 	def, compatDef ContainerType
 	compatProfile  string
 }{
-	"1.19": {"1.25.3", Regular, Regular, "1.24"},
-	"1.20": {"1.26.4", Regular, Regular, "1.25"},
-	"1.21": {"1.27.1", Regular, Regular, "1.26"},
-	"1.22": {"1.27.3", Native, Regular, "1.26"},
-	"1.23": {"1.28.2", Native, Native, "1.27"},
-	"1.30": {"1.30.2", Native, Native, "1.29"},
+	{"1.19.0 1.19.1 1.20.0", "1.26.1", Regular, Regular, "1.25"},
+	{"1.19.2 1.19.3 1.20.1 1.20.2", "1.26.2", Regular, Regular, "1.25"},
+	{"1.21.0 1.21.1", "1.27.1", Regular, Regular, "1.26"},
+	{"1.22.0 1.22.1 1.23.0 1.23.1 1.23.2 1.24.0 1.24.1", "1.27.1", Native, Regular, "1.26"},
+	{"1.23.3 1.24.2 1.24.3", "1.27.4", Native, Regular, "1.26"},
+	{"1.25.0 1.25.1 1.25.2", "1.28.2", Native, Native, "1.27"},
+	{"1.25.3 1.25.4 1.25.5 1.25.6 1.26.0 1.26.1 1.26.2", "1.28.3", Native, Native, "1.27"},
+	{"1.26.3 1.26.4 1.26.5 1.26.6", "1.28.5", Native, Native, "1.27"},
+	{"1.26.7 1.26.8", "1.28.6", Native, Native, "1.27"},
+	{"1.27.0 1.27.1", "1.29.1", Native, Native, "1.28"},
+	{"1.27.2 1.27.3", "1.29.2", Native, Native, "1.28"},
+	{"1.27.4", "1.29.3", Native, Native, "1.28"},
+	{"1.28.0 1.29.0 1.30.0", "1.30.2", Native, Native, "1.29"},
+}
+
+type documentedRelease struct {
+	istio          string
+	def, compatDef ContainerType
+	compatProfile  string
+}
+
+// documentedReleases is documentedPolicy by module release.
+func documentedReleases() map[string]documentedRelease {
+	out := map[string]documentedRelease{}
+	for _, p := range documentedPolicy {
+		for _, m := range strings.Fields(p.modules) {
+			out[m] = documentedRelease{p.istio, p.def, p.compatDef, p.compatProfile}
+		}
+	}
+	return out
 }
 
 func TestReleasesMatchDocumentedPolicy(t *testing.T) {
 	g := NewWithT(t)
-	g.Expect(Releases).To(HaveLen(len(documentedPolicy)))
+	documented := documentedReleases()
+	g.Expect(Releases).To(HaveLen(len(documented)), "one row per documented module release")
 	for _, r := range Releases {
-		p, ok := documentedPolicy[r.Module]
-		g.Expect(ok).To(BeTrue(), "row %s is not documented", r.Module)
+		p, ok := documented[r.Module]
+		g.Expect(ok).To(BeTrue(), "row %s is not a documented release", r.Module)
 		g.Expect(r.Istio).To(Equal(p.istio), r.Module)
 		g.Expect(r.Default).To(Equal(p.def), r.Module)
 		g.Expect(r.CompatibilityDefault).To(Equal(p.compatDef), r.Module)
@@ -55,10 +82,9 @@ var kubeletCases = []struct {
 }
 
 func TestDecideMatrix(t *testing.T) {
-	for module, p := range documentedPolicy {
+	for moduleVersion, p := range documentedReleases() {
 		for _, compat := range []bool{false, true} {
 			for _, k := range kubeletCases {
-				moduleVersion := module + ".1"
 				t.Run(moduleVersion+"/compat="+map[bool]string{true: "on", false: "off"}[compat]+"/kubelet="+k.version, func(t *testing.T) {
 					g := NewWithT(t)
 					d, err := Decide(moduleVersion, compat, ClusterFacts{MinKubeletVersion: k.version})
@@ -113,7 +139,15 @@ func TestDecideReasons(t *testing.T) {
 		},
 		{
 			name: "1.22 compatibility mode turns native off", module: "1.22.0", compat: true,
-			want: "Module 1.22.0 installs Istio 1.27.3 in compatibility mode (Istio 1.26 behaviour) with regular containers by default",
+			want: "Module 1.22.0 installs Istio 1.27.1 in compatibility mode (Istio 1.26 behaviour) with regular containers by default",
+		},
+		{
+			name: "1.23.3 installs another Istio patch than 1.23.2", module: "1.23.3", compat: true,
+			want: "Module 1.23.3 installs Istio 1.27.4 in compatibility mode (Istio 1.26 behaviour) with regular containers by default",
+		},
+		{
+			name: "1.25.0 brought Istio 1.28; compatibility mode keeps native", module: "1.25.0", compat: true,
+			want: "Module 1.25.0 installs Istio 1.28.2 in compatibility mode (Istio 1.27 behaviour) with native sidecars by default",
 		},
 		{
 			name: "old kubelet", module: "1.30.0", kubelet: "v1.28.3",
@@ -135,7 +169,7 @@ func TestDecideReasons(t *testing.T) {
 }
 
 func TestDecideUnknownModuleVersion(t *testing.T) {
-	for _, v := range []string{"1.18.0", "1.31.0", "1.24.0", "", "x"} {
+	for _, v := range []string{"1.18.0", "1.31.0", "1.24.4", "1.30", "1.30.0-rc.1", "", "x"} {
 		t.Run(v, func(t *testing.T) {
 			g := NewWithT(t)
 			d, err := Decide(v, false, ClusterFacts{})

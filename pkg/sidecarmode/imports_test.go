@@ -14,6 +14,7 @@ import (
 func TestPure(t *testing.T) {
 	allowed := map[string]bool{
 		"fmt":                                  true,
+		"slices":                               true,
 		"regexp":                               true,
 		"strconv":                              true,
 		"strings":                              true,

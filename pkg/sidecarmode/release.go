@@ -2,6 +2,7 @@ package sidecarmode
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -26,10 +27,11 @@ const (
 
 // Release is one row of the version policy: what one module release installs.
 type Release struct {
-	// Module is the module release as major.minor, e.g. "1.22". All patch
-	// releases of the module share the row.
+	// Module is the module release, major.minor.patch, e.g. "1.23.3". The
+	// Istio version belongs to the release, not to its minor: 1.23.2 and
+	// 1.23.3 install different Istio patches.
 	Module string
-	// Istio is the exact Istio version the release installs, e.g. "1.27.3".
+	// Istio is the exact Istio version the release installs, e.g. "1.27.4".
 	// A patch upgrade of Istio replaces every proxy, so rows never say "1.27.x".
 	Istio string
 	// Default is the default container type of istio-proxy.
@@ -41,48 +43,78 @@ type Release struct {
 	Note string
 }
 
-// Releases is the version policy, oldest release first. It is the one source
-// for both what the installer tells istiod and what the restarter expects.
-//
-// The rows up to 1.23 are the ones of the user documentation ("Regular and
-// Native Sidecar Containers"); 1.30 is this build, whose Istio version is the
-// one of the charts it installs (the istio.io/istio module of the 1.30 release
-// branch). A module version without a row is an error, never a guess: add a
-// row when a release is cut.
-var Releases = []Release{
-	{Module: "1.19", Istio: "1.25.3", Default: Regular, CompatibilityDefault: Regular,
-		Note: "Istio 1.25 injects regular containers"},
-	{Module: "1.20", Istio: "1.26.4", Default: Regular, CompatibilityDefault: Regular,
-		Note: "Istio 1.26 injects regular containers"},
-	{Module: "1.21", Istio: "1.27.1", Default: Regular, CompatibilityDefault: Regular,
-		Note: "native sidecars switched off explicitly"},
-	{Module: "1.22", Istio: "1.27.3", Default: Native, CompatibilityDefault: Regular,
-		Note: "native sidecars, unless compatibilityMode makes Istio behave as 1.26"},
-	{Module: "1.23", Istio: "1.28.2", Default: Native, CompatibilityDefault: Native,
-		Note: "native sidecars; compatibilityMode (Istio 1.27 behaviour) keeps them"},
-	{Module: "1.30", Istio: "1.30.2", Default: Native, CompatibilityDefault: Native,
-		Note: "native sidecars; compatibilityMode (Istio 1.29 behaviour) keeps them"},
+// Notes shared by the releases of one Istio line.
+const (
+	noteIstio126       = "Istio 1.26 injects regular containers"
+	noteNativeOff      = "native sidecars switched off explicitly (ENABLE_NATIVE_SIDECARS=false)"
+	noteNativeUnless   = "native sidecars, unless compatibilityMode makes Istio behave as 1.26"
+	noteNativeKeptComp = "native sidecars; compatibilityMode keeps them"
+)
+
+// Releases is the version policy, oldest release first, one row per module
+// release. It is the one source for what the installer tells istiod, what the
+// restarter expects, and the tables of the README and docs/ (tests compare
+// them). The rows are the module's real releases: the Istio image tag and the
+// native-sidecar setting of each release tag (shared/RELEASES.md). A module
+// version without a row is an error, never a guess: add a row when a release
+// is cut.
+var Releases = slices.Concat(
+	rows("1.26.1", Regular, Regular, noteIstio126, "1.19.0", "1.19.1", "1.20.0"),
+	rows("1.26.2", Regular, Regular, noteIstio126, "1.19.2", "1.19.3", "1.20.1", "1.20.2"),
+	rows("1.27.1", Regular, Regular, noteNativeOff, "1.21.0", "1.21.1"),
+	rows("1.27.1", Native, Regular, noteNativeUnless, "1.22.0", "1.22.1", "1.23.0", "1.23.1", "1.23.2", "1.24.0", "1.24.1"),
+	rows("1.27.4", Native, Regular, noteNativeUnless, "1.23.3", "1.24.2", "1.24.3"),
+	rows("1.28.2", Native, Native, noteNativeKeptComp, "1.25.0", "1.25.1", "1.25.2"),
+	rows("1.28.3", Native, Native, noteNativeKeptComp, "1.25.3", "1.25.4", "1.25.5", "1.25.6", "1.26.0", "1.26.1", "1.26.2"),
+	rows("1.28.5", Native, Native, noteNativeKeptComp, "1.26.3", "1.26.4", "1.26.5", "1.26.6"),
+	rows("1.28.6", Native, Native, noteNativeKeptComp, "1.26.7", "1.26.8"),
+	rows("1.29.1", Native, Native, noteNativeKeptComp, "1.27.0", "1.27.1"),
+	rows("1.29.2", Native, Native, noteNativeKeptComp, "1.27.2", "1.27.3"),
+	rows("1.29.3", Native, Native, noteNativeKeptComp, "1.27.4"),
+	rows("1.30.2", Native, Native, noteNativeKeptComp, "1.28.0", "1.29.0", "1.30.0"),
+)
+
+// rows gives the rows of module releases that install the same Istio with
+// the same defaults.
+func rows(istio string, def, compat ContainerType, note string, modules ...string) []Release {
+	out := make([]Release, 0, len(modules))
+	for _, m := range modules {
+		out = append(out, Release{Module: m, Istio: istio, Default: def, CompatibilityDefault: compat, Note: note})
+	}
+	return out
 }
 
-// LookupRelease returns the row of the release table that covers
-// moduleVersion ("1.30.0", "v1.22.1", "1.30.0-rc.1" or "1.30"). A version no
-// row covers is an error.
+// LookupRelease returns the row of the module release moduleVersion
+// ("1.30.0" or "v1.30.0"). A version without a row, a pre-release or a bare
+// minor is an error that lists the known releases.
 func LookupRelease(moduleVersion string) (Release, error) {
 	v, ok := parseLooseVersion(moduleVersion)
-	if !ok {
-		return Release{}, fmt.Errorf("module version %q is not a version (want X.Y.Z)", moduleVersion)
+	if !ok || !hasPatch(moduleVersion) || v.Pre != "" {
+		return Release{}, fmt.Errorf("module version %q is not a release version (want X.Y.Z, e.g. %s)", moduleVersion, ModuleVersion)
 	}
+	want := fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch)
 	for _, r := range Releases {
-		if r.Module == v.minorString() {
+		if r.Module == want {
 			return r, nil
 		}
 	}
+	return Release{}, fmt.Errorf("module version %s is not in the release table (known releases: %s)",
+		moduleVersion, strings.Join(KnownReleases(), ", "))
+}
+
+// KnownReleases lists the module releases of the table, oldest first.
+func KnownReleases() []string {
 	known := make([]string, 0, len(Releases))
 	for _, r := range Releases {
 		known = append(known, r.Module)
 	}
-	return Release{}, fmt.Errorf("module version %s is not in the release table (known releases: %s)",
-		moduleVersion, strings.Join(known, ", "))
+	return known
+}
+
+// hasPatch reports whether a version that parsed loosely names a patch
+// ("1.30.0", not "1.30").
+func hasPatch(s string) bool {
+	return strings.Count(strings.SplitN(strings.SplitN(s, "-", 2)[0], "+", 2)[0], ".") == 2
 }
 
 // TypeFor returns the row's default container type with or without
