@@ -50,7 +50,7 @@ func TestOneIstioReleaseEverywhere(t *testing.T) {
 		t.Skip("KUBEBUILDER_ASSETS is not set: the istiod binaries' versions are checked by make test")
 	}
 	for bin, want := range map[string]string{
-		"pilot-discovery":                                 install.EmbeddedIstioVersion,
+		"pilot-discovery": install.EmbeddedIstioVersion,
 		"pilot-discovery-" + testenv.PreviousIstioVersion: testenv.PreviousIstioVersion,
 	} {
 		out, err := exec.Command(filepath.Join(assets, bin), "version", "--short").CombinedOutput()
