@@ -4,6 +4,9 @@ ARG TARGETOS=linux
 ARG TARGETARCH=amd64
 WORKDIR /workspace
 COPY go.mod go.sum ./
+# Istio 1.30.2's go.mod is refused by the Go module proxy: hack/goproxy serves it.
+COPY hack/goproxy/ hack/goproxy/
+ENV GOPROXY=file:///workspace/hack/goproxy,https://proxy.golang.org,direct
 RUN go mod download
 COPY VERSION VERSION
 COPY api/ api/

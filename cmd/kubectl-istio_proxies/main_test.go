@@ -125,6 +125,18 @@ func TestInspectStdinAndTargets(t *testing.T) {
 			wantReasons: [][]string{{"1.26.4, expected 1.27.1"}, {"1.30.2, expected 1.27.1"}, {"native, expected regular", "1.30.2, expected 1.27.1"}},
 		},
 		{
+			name:        "module 1.25.0: Istio 1.28.2, native",
+			args:        []string{"--module-version", "1.25.0"},
+			wantStale:   []bool{true, true, true},
+			wantReasons: [][]string{{"regular, expected native", "1.26.4, expected 1.28.2"}, {"1.30.2, expected 1.28.2"}, {"1.30.2, expected 1.28.2"}},
+		},
+		{
+			name:        "module 1.23.3 in compatibility mode: Istio 1.27.4, regular",
+			args:        []string{"--module-version", "1.23.3", "--compatibility-mode"},
+			wantStale:   []bool{true, true, true},
+			wantReasons: [][]string{{"1.26.4, expected 1.27.4"}, {"1.30.2, expected 1.27.4"}, {"native, expected regular", "1.30.2, expected 1.27.4"}},
+		},
+		{
 			name:        "old kubelet forces regular",
 			args:        []string{"--module-version", "1.30.0", "--min-kubelet-version", "v1.28.3"},
 			wantStale:   []bool{true, false, true},
