@@ -164,6 +164,13 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (manager.Manager, *IstioReco
 	return mgr, r, nil
 }
 
+// Validate reports options the manager cannot run with, before it connects
+// to a cluster.
+func (o ManagerOptions) Validate() error {
+	_, _, err := o.releaseAndCharts()
+	return err
+}
+
 // releaseAndCharts resolves the release row the manager acts as and the
 // charts it installs from, and refuses a pair of different Istio releases:
 // one Istio's charts rendered with another Istio's images is never a real
