@@ -96,13 +96,12 @@ func runAdvise(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var (
 		conn   connFlags
 		tf     targetFlags
-		file   string
+		input  inputFlags
 		output string
 	)
 	fs := flag.NewFlagSet("advise", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&file, "f", "", "manifest file to read offline, - for stdin (default: read the cluster)")
-	fs.StringVar(&file, "filename", "", "same as -f")
+	input.register(fs, "manifest file to read offline, - for stdin (default: read the cluster)")
 	conn.register(fs)
 	tf.register(fs)
 	fs.StringVar(&output, "o", "table", "output format: table or json")
@@ -124,13 +123,13 @@ func runAdvise(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 
 	var report adviseReport
-	if file != "" {
+	if input.file != "" {
 		for _, name := range []string{"n", "namespace", "A", "all-namespaces", "kubeconfig", "context"} {
 			if set[name] {
 				return fail(stderr, fmt.Errorf("-%s is for the cluster; with -f the manifests are read offline", name))
 			}
 		}
-		report, err = adviseManifests(file, stdin, newTarget(d, tf))
+		report, err = adviseManifests(&input, stdin, newTarget(d, tf))
 	} else {
 		if err := conn.validate(); err != nil {
 			return fail(stderr, err)
@@ -152,19 +151,10 @@ func runAdvise(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 // adviseManifests reports every object with a pod spec in the manifests.
-func adviseManifests(file string, stdin io.Reader, tg target) (adviseReport, error) {
-	in, name := stdin, "stdin"
-	if file != "-" {
-		f, err := os.Open(file)
-		if err != nil {
-			return adviseReport{}, fmt.Errorf("read manifest: %w", err)
-		}
-		defer f.Close()
-		in, name = f, file
-	}
-	objs, err := readPodObjects(in)
+func adviseManifests(input *inputFlags, stdin io.Reader, tg target) (adviseReport, error) {
+	objs, err := input.readManifest(stdin)
 	if err != nil {
-		return adviseReport{}, fmt.Errorf("read manifest %s: %w", name, err)
+		return adviseReport{}, err
 	}
 	report := adviseReport{Target: tg, Objects: make([]adviseRow, 0, len(objs))}
 	for _, obj := range objs {

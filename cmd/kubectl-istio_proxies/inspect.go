@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/istio-module/operator/pkg/sidecarmode"
 )
@@ -40,7 +39,7 @@ Flags:
 
 // inspectOptions are the flags of inspect.
 type inspectOptions struct {
-	file              string
+	input             inputFlags
 	output            string
 	moduleVersion     string
 	compatibilityMode bool
@@ -53,8 +52,7 @@ func runInspect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var o inspectOptions
 	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors and help are printed below
-	fs.StringVar(&o.file, "f", "", "manifest file to read, - for stdin (required)")
-	fs.StringVar(&o.file, "filename", "", "same as -f")
+	o.input.register(fs, "manifest file to read, - for stdin (required)")
 	fs.StringVar(&o.output, "o", "table", "output format: table or json")
 	fs.StringVar(&o.output, "output", "table", "same as -o")
 	fs.StringVar(&o.moduleVersion, "module-version", "", "module release whose target to check against, e.g. 1.30.0")
@@ -79,23 +77,12 @@ func runInspect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err := checkOutput(o.output); err != nil {
 		return fail(stderr, err)
 	}
-	if o.file == "" {
+	if o.input.file == "" {
 		return fail(stderr, errors.New("no input: give a manifest with -f FILE, or -f - for stdin"))
 	}
-
-	in := stdin
-	name := "stdin"
-	if o.file != "-" {
-		f, err := os.Open(o.file)
-		if err != nil {
-			return fail(stderr, fmt.Errorf("read manifest: %w", err))
-		}
-		defer f.Close()
-		in, name = f, o.file
-	}
-	objs, err := readPodObjects(in)
+	objs, err := o.input.readManifest(stdin)
 	if err != nil {
-		return fail(stderr, fmt.Errorf("read manifest %s: %w", name, err))
+		return fail(stderr, err)
 	}
 
 	rows := make([]row, 0, len(objs))

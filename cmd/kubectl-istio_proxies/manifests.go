@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -13,7 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
 
 	"github.com/istio-module/operator/pkg/sidecarmode"
 )
@@ -55,28 +57,134 @@ type header struct {
 // readPodObjects reads YAML (one or more documents) or JSON (one or more
 // values) Kubernetes objects, expanding lists (kind: List, PodList, ...), and
 // returns those that carry a pod spec, in input order. Other objects are
-// skipped; input that is not Kubernetes objects is an error.
+// skipped; input that is not Kubernetes objects is an error that names the
+// document, its first line, and its kind and name where they can be read.
 func readPodObjects(r io.Reader) ([]podObject, error) {
 	var out []podObject
-	dec := utilyaml.NewYAMLOrJSONDecoder(r, 4096)
-	for doc := 1; ; doc++ {
-		var raw json.RawMessage
-		err := dec.Decode(&raw)
+	docs := newYAMLDocuments(bufio.NewReader(r))
+	for {
+		doc, err := docs.next()
 		if errors.Is(err, io.EOF) {
 			return out, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("document %d: %w", doc, err)
+			return nil, err
 		}
-		if len(raw) == 0 || string(raw) == "null" {
-			continue // an empty document, e.g. between two "---"
-		}
-		objs, err := decodeObject(raw, "", "")
+		objs, err := doc.objects()
 		if err != nil {
-			return nil, fmt.Errorf("document %d: %w", doc, err)
+			return nil, fmt.Errorf("%s: %w", doc.describe(), err)
 		}
 		out = append(out, objs...)
 	}
+}
+
+// objects decodes a document: YAML, or JSON (one or more values; JSON is the
+// one form that puts several objects in a document without "---").
+func (d yamlDocument) objects() ([]podObject, error) {
+	if trimmed := bytes.TrimSpace(d.text); len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') {
+		var out []podObject
+		dec := json.NewDecoder(bytes.NewReader(trimmed))
+		for {
+			var raw json.RawMessage
+			err := dec.Decode(&raw)
+			if errors.Is(err, io.EOF) {
+				return out, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			objs, err := decodeObject(raw, "", "")
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, objs...)
+		}
+	}
+	raw, err := yaml.YAMLToJSON(d.text)
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil // an empty document, e.g. between two "---", or only comments
+	}
+	return decodeObject(raw, "", "")
+}
+
+// yamlDocument is one document of a YAML stream and where it starts.
+type yamlDocument struct {
+	index, line int
+	text        []byte
+}
+
+var (
+	kindLine = regexp.MustCompile(`(?m)^kind:[ \t]*["']?([A-Za-z][A-Za-z0-9]*)`)
+	nameLine = regexp.MustCompile(`(?m)^[ \t]+name:[ \t]*["']?([A-Za-z0-9][A-Za-z0-9._-]*)`)
+)
+
+// describe is "document 2 (line 14, Deployment web)", with what of the kind
+// and name a plain look at the text finds, so a broken document is found.
+func (d yamlDocument) describe() string {
+	where := fmt.Sprintf("document %d (line %d", d.index, d.line)
+	if m := kindLine.FindSubmatch(d.text); m != nil {
+		where += ", " + string(m[1])
+		if n := nameLine.FindSubmatch(d.text); n != nil {
+			where += " " + string(n[1])
+		}
+	}
+	return where + ")"
+}
+
+// yamlDocuments splits a YAML stream at "---" lines, counting lines.
+type yamlDocuments struct {
+	r     *bufio.Reader
+	line  int // lines read so far
+	index int
+	done  bool
+}
+
+func newYAMLDocuments(r *bufio.Reader) *yamlDocuments { return &yamlDocuments{r: r} }
+
+func (y *yamlDocuments) next() (yamlDocument, error) {
+	if y.done {
+		return yamlDocument{}, io.EOF
+	}
+	y.index++
+	doc := yamlDocument{index: y.index, line: y.line + 1}
+	var buf bytes.Buffer
+	for {
+		line, err := y.r.ReadBytes('\n')
+		if len(line) > 0 {
+			y.line++
+			if isSeparator(line) {
+				if y.line == 1 || (buf.Len() == 0 && doc.line == y.line) {
+					// A leading "---" opens the first document.
+					doc.line = y.line + 1
+					continue
+				}
+				doc.text = buf.Bytes()
+				return doc, nil
+			}
+			buf.Write(line)
+		}
+		if errors.Is(err, io.EOF) {
+			y.done = true
+			doc.text = buf.Bytes()
+			return doc, nil
+		}
+		if err != nil {
+			return yamlDocument{}, err
+		}
+	}
+}
+
+// isSeparator: "---" alone on its line, or followed by a comment.
+func isSeparator(line []byte) bool {
+	rest, ok := bytes.CutPrefix(bytes.TrimRight(line, "\r\n"), []byte("---"))
+	if !ok {
+		return false
+	}
+	rest = bytes.TrimSpace(rest)
+	return len(rest) == 0 || rest[0] == '#'
 }
 
 // decodeObject decodes one object, or the items of a list. Items of a typed
