@@ -161,26 +161,18 @@ func crdNames(ctx context.Context) []string {
 	return names
 }
 
-// proxyEnv is the environment of the istio-proxy container of the
-// Deployment's live pod.
-func proxyEnv(ctx context.Context, name string) map[string]string {
+// podCreated is when the Deployment's live pod was created.
+func podCreated(ctx context.Context, name string) time.Time {
 	GinkgoHelper()
 	var pods corev1.PodList
 	Expect(env.Client.List(ctx, &pods, client.InNamespace(appNamespace), client.MatchingLabels{"app": name})).To(Succeed())
-	out := map[string]string{}
 	for _, p := range pods.Items {
-		if p.DeletionTimestamp != nil {
-			continue
-		}
-		for _, c := range append(p.Spec.InitContainers, p.Spec.Containers...) {
-			if c.Name == "istio-proxy" {
-				for _, e := range c.Env {
-					out[e.Name] = e.Value
-				}
-			}
+		if p.DeletionTimestamp == nil {
+			return p.CreationTimestamp.Time
 		}
 	}
-	return out
+	Fail("no live pod of " + name)
+	return time.Time{}
 }
 
 func restartDeployment(ctx context.Context, name, marker string) {
@@ -246,12 +238,16 @@ var _ = Describe("Installer", Ordered, func() {
 		Expect(resources).To(ContainElement("listenersets/status"))
 		Expect(resources).NotTo(ContainElement("xlistenersets/status"))
 
-		// New pods get the 1.30.2 proxy, from the 1.30.2 injection template.
+		// New pods get the 1.30.2 proxy from istiod 1.30.2, the only one
+		// running since istiod 1.29.2 stopped.
+		stopped := runs[len(runs)-2].Stopped
 		restartDeployment(ctx, "plain", "upgraded")
 		restartDeployment(ctx, "pinned", "upgraded")
 		expectPods(ctx, "plain", sidecarmode.LayoutNative, "1.30.2")
 		expectPods(ctx, "pinned", sidecarmode.LayoutRegular, "1.30.2")
-		Expect(proxyEnv(ctx, "plain")).To(HaveKey("OTEL_RESOURCE_ATTRIBUTES"), "the sidecar template of Istio 1.30.2")
+		for _, name := range []string{"plain", "pinned"} {
+			Expect(podCreated(ctx, name)).To(BeTemporally(">=", stopped.Truncate(time.Second)), name)
+		}
 	})
 
 	It("installs a regular row: istiod injects regular containers, the pinned pod stays regular", func(ctx context.Context) {
