@@ -431,20 +431,6 @@ var _ = Describe("Istio operator", Ordered, func() {
 		expectState(ctx, v1alpha2.StateReady)
 	})
 
-	It("uninstalls Istio when the CR is deleted and releases it", func(ctx context.Context) {
-		Expect(env.Client.Delete(ctx, &v1alpha2.Istio{ObjectMeta: metav1.ObjectMeta{Namespace: crKey.Namespace, Name: crKey.Name}})).To(Succeed())
-		Eventually(func() bool {
-			return apierrors.IsNotFound(env.Client.Get(ctx, crKey, &v1alpha2.Istio{}))
-		}).WithTimeout(timeout).Should(BeTrue())
-		Expect(apierrors.IsNotFound(env.Client.Get(ctx, client.ObjectKey{Namespace: testenv.IstioNamespace, Name: install.IstiodName}, &appsv1.Deployment{}))).To(BeTrue())
-		mgr.stop()
-		mgr = nil
-		// The namespace goes away with Istio; wait so the next install starts clean.
-		Eventually(func() bool {
-			return apierrors.IsNotFound(env.Client.Get(ctx, client.ObjectKey{Name: testenv.IstioNamespace}, &corev1.Namespace{}))
-		}).WithTimeout(timeout).Should(BeTrue())
-	})
-
 	It("refuses to downgrade to Istio 1.29.2 and leaves the installed Istio untouched", func(ctx context.Context) {
 		mgr.stop()
 		dir, err := env.IstioChartsDir(testenv.PreviousIstioVersion)
