@@ -236,8 +236,8 @@ func TestTableAction(t *testing.T) {
 }
 
 // The fixtures of the live specs, and what advise must say about each. The
-// regular ones are created under the module-1.21 install (regular
-// containers), the native ones under this build's.
+// regular ones are created under the real Istio 1.29.2 with native sidecars
+// switched off (as module 1.21 had it), the native ones under this build's.
 
 const quitArgs = "sleep 1; curl -sf -XPOST http://127.0.0.1:15020/quitquitquit"
 
@@ -440,9 +440,10 @@ var _ = Describe("advise", func() {
 		sort.Slice(pods.Items, func(i, j int) bool { return pods.Items[i].Labels["app"] < pods.Items[j].Labels["app"] })
 		var b strings.Builder
 		b.WriteString("# Pods of the live suite's namespace \"" + adviseNS + "\" as Istio's injector (the real\n" +
-			"# istiod of the test cluster) made them: the *-regular ones under module 1.21\n" +
-			"# (regular containers, Istio 1.27.1), the others under this build (native\n" +
-			"# sidecars, Istio 1.30.2). Written by the live spec of advise_test.go with\n" +
+			"# istiod of the test cluster) made them: the *-regular ones by istiod 1.29.2\n" +
+			"# told ENABLE_NATIVE_SIDECARS=false (regular containers, Istio 1.29.2), the\n" +
+			"# others under this build (native sidecars, Istio 1.30.2). Written by the\n" +
+			"# live spec of advise_test.go with\n" +
 			"# UPDATE_TESTDATA=1; names replaced by the app label, status and server-set\n" +
 			"# metadata dropped. Do not edit.\n")
 		for _, p := range pods.Items {

@@ -113,7 +113,7 @@ var _ = Describe("status", func() {
 		Expect(lines[1]).To(BeEmpty())
 		Expect(lines[2]).To(MatchRegexp(`^KIND\s+NAMESPACE\s+NAME\s+PODS\s+LAYOUT\s+VERSION\s+EXPECTED\s+STALE\s+ACTION\s+WHY$`))
 		fresh := `1\s+native\s+1\.30\.2\s+native\s+no\s+None\s+the proxy matches the target$`
-		stale := `1\s+regular\s+1\.27\.1\s+native\s+1/1\s+`
+		stale := `1\s+regular\s+1\.29\.2\s+native\s+1/1\s+`
 		reasons := regexp.QuoteMeta("1 stale pod (" + wrongVersion + "; " + wrongType + ")")
 		Expect(lines[3]).To(MatchRegexp(`^Deployment\s+apps\s+fresh-app\s+` + fresh))
 		Expect(lines[4]).To(MatchRegexp(`^Deployment\s+apps\s+stale-app\s+` + stale + `RolloutRestart\s+` + reasons +
