@@ -171,13 +171,8 @@ func livePods(ctx context.Context, app string) []corev1.Pod {
 // the decision's setting.
 func installPrevious(ctx context.Context, d sidecarmode.Decision) {
 	GinkgoHelper()
-	dir, err := env.IstioChartsDir(testenv.PreviousIstioVersion)
+	previous, err := env.Installer(istiod, testenv.PreviousIstioVersion)
 	Expect(err).NotTo(HaveOccurred())
-	previous := install.New(env.Client, install.Options{
-		KubeVersion:     testenv.KubeletVersion,
-		IstiodRemoteURL: istiod.URL(),
-		Charts:          install.ChartsFromDir(dir, testenv.PreviousIstioVersion),
-	})
 	_, err = previous.Install(ctx, v1alpha2.IstioSpec{}, d, time.Hour)
 	Expect(err).NotTo(HaveOccurred())
 	Eventually(func(g Gomega) {
@@ -433,11 +428,9 @@ var _ = Describe("Istio operator", Ordered, func() {
 
 	It("refuses to downgrade to Istio 1.29.2 and leaves the installed Istio untouched", func(ctx context.Context) {
 		mgr.stop()
-		dir, err := env.IstioChartsDir(testenv.PreviousIstioVersion)
+		charts, err := env.Charts(testenv.PreviousIstioVersion)
 		Expect(err).NotTo(HaveOccurred())
-		mgr = startManager("1.27.3", func(o *controllers.ManagerOptions) {
-			o.Charts = install.ChartsFromDir(dir, testenv.PreviousIstioVersion)
-		})
+		mgr = startManager("1.27.3", func(o *controllers.ManagerOptions) { o.Charts = charts })
 		Eventually(func(g Gomega) {
 			istio := getIstio(ctx, g)
 			g.Expect(istio.Status.State).To(Equal(v1alpha2.StateWarning))

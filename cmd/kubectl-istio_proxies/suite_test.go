@@ -109,10 +109,9 @@ func installReady(ctx context.Context, d sidecarmode.Decision) {
 	installer := installer
 	if d.IstioVersion != testenv.IstioVersion {
 		// A real earlier Istio, from its own charts.
-		dir, err := env.IstioChartsDir(d.IstioVersion)
+		var err error
+		installer, err = env.Installer(istiod, d.IstioVersion)
 		Expect(err).NotTo(HaveOccurred())
-		installer = install.New(env.Client, install.Options{KubeVersion: testenv.KubeletVersion,
-			IstiodRemoteURL: istiod.URL(), Charts: install.ChartsFromDir(dir, d.IstioVersion)})
 	}
 	_, err := installer.Install(ctx, v1alpha2.IstioSpec{}, d, time.Hour)
 	Expect(err).NotTo(HaveOccurred())

@@ -192,13 +192,8 @@ var _ = Describe("Installer", Ordered, func() {
 	})
 
 	It("installs the real Istio 1.29.2 from its own charts, as module 1.27.3 left it, with istiod 1.29.2 injecting", func(ctx context.Context) {
-		dir, err := env.IstioChartsDir(testenv.PreviousIstioVersion)
+		previous, err := env.Installer(istiod, testenv.PreviousIstioVersion)
 		Expect(err).NotTo(HaveOccurred())
-		previous := install.New(env.Client, install.Options{
-			KubeVersion:     testenv.KubeletVersion,
-			IstiodRemoteURL: istiod.URL(),
-			Charts:          install.ChartsFromDir(dir, testenv.PreviousIstioVersion),
-		})
 		d := decide("1.27.3", false)
 		Expect(d.IstioVersion).To(Equal(testenv.PreviousIstioVersion))
 		installReadyWith(ctx, previous, minimal, d)

@@ -56,13 +56,9 @@ func installerFor(d sidecarmode.Decision) *install.Installer {
 	if d.IstioVersion == testenv.IstioVersion {
 		return installer
 	}
-	dir, err := env.IstioChartsDir(d.IstioVersion)
+	previous, err := env.Installer(istiod, d.IstioVersion)
 	Expect(err).NotTo(HaveOccurred())
-	return install.New(env.Client, install.Options{
-		KubeVersion:     testenv.KubeletVersion,
-		IstiodRemoteURL: istiod.URL(),
-		Charts:          install.ChartsFromDir(dir, d.IstioVersion),
-	})
+	return previous
 }
 
 // expectInjection waits until a pod created now (server-side dry run) gets
