@@ -137,6 +137,11 @@ func (r *IstioReconciler) reconcile(ctx context.Context, istio *v1alpha2.Istio) 
 // restart stale proxies -> status.
 func (r *IstioReconciler) converge(ctx context.Context, istio *v1alpha2.Istio) (ctrl.Result, error) {
 	log := ctrl.LoggerFrom(ctx)
+	if istio.Spec.AmbientRequested() {
+		// Refused before anything is installed or changed; deleting the CR
+		// still uninstalls, as the delete branch does not come here.
+		return r.failed(istio, v1alpha2.ReasonValidationFailed, &userError{err: errAmbientUnsupported})
+	}
 	decision, err := r.decide(ctx, istio)
 	if err != nil {
 		return r.failed(istio, v1alpha2.ReasonValidationFailed, err)
@@ -294,6 +299,10 @@ func (r *IstioReconciler) failedAs(istio *v1alpha2.Istio, state v1alpha2.State, 
 	r.setState(istio, state, reason, capitalize(err.Error()))
 	return ctrl.Result{}, err
 }
+
+// errAmbientUnsupported refuses spec.experimental.enableAmbient: true.
+var errAmbientUnsupported = errors.New("ambient mode (spec.experimental.enableAmbient: true) is not supported: " +
+	"this operator installs Istio's sidecar data plane only; remove the field or set it to false")
 
 // userError marks an error only a change of the CR or the build can fix.
 type userError struct{ err error }

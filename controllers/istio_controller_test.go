@@ -157,6 +157,16 @@ func setCompatibilityMode(ctx context.Context, on bool) {
 	}).Should(Succeed())
 }
 
+// updateSpec changes the CR's spec, retrying on conflicts.
+func updateSpec(ctx context.Context, change func(*v1alpha2.IstioSpec)) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		istio := getIstio(ctx, g)
+		change(&istio.Spec)
+		g.Expect(env.Client.Update(ctx, istio)).To(Succeed())
+	}).Should(Succeed())
+}
+
 var _ = Describe("Istio operator", Ordered, func() {
 	var mgr *runningManager
 
@@ -314,6 +324,34 @@ var _ = Describe("Istio operator", Ordered, func() {
 		Expect(env.Client.Delete(ctx, binding)).To(Succeed())
 		Expect(env.Client.Delete(ctx, policy)).To(Succeed())
 		expectState(ctx, v1alpha2.StateReady)
+	})
+
+	It("passes the experimental pilot flags to istiod, refuses ambient without touching the install, and can still be deleted", func(ctx context.Context) {
+		updateSpec(ctx, func(s *v1alpha2.IstioSpec) {
+			s.Experimental = &v1alpha2.Experimental{Pilot: &v1alpha2.PilotFeatures{EnableAlphaGatewayAPI: true, EnableMultiNetworkDiscoverGatewayAPI: true}}
+		})
+		Eventually(func(g Gomega) {
+			g.Expect(istiodEnv(ctx, g, "PILOT_ENABLE_ALPHA_GATEWAY_API")).To(Equal("true"))
+			g.Expect(istiodEnv(ctx, g, "PILOT_MULTI_NETWORK_DISCOVER_GATEWAY_API")).To(Equal("true"))
+		}).WithTimeout(timeout).Should(Succeed())
+		expectState(ctx, v1alpha2.StateReady)
+		istiodGeneration := generation(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: testenv.IstioNamespace, Name: install.IstiodName}})
+
+		updateSpec(ctx, func(s *v1alpha2.IstioSpec) {
+			s.Experimental.Pilot.EnableAlphaGatewayAPI = false
+			s.Experimental.EnableAmbient = ptr.To(true)
+		})
+		istio := expectState(ctx, v1alpha2.StateError)
+		ready := istio.Condition(v1alpha2.ConditionTypeReady)
+		Expect(ready.Reason).To(Equal(string(v1alpha2.ReasonValidationFailed)))
+		Expect(ready.Message).To(ContainSubstring("spec.experimental.enableAmbient"))
+		Expect(istio.Status.Description).To(ContainSubstring("sidecar data plane only"))
+		// Nothing was applied: istiod keeps the flag that the refused spec turns off.
+		Consistently(func(g Gomega) {
+			g.Expect(istiodEnv(ctx, g, "PILOT_ENABLE_ALPHA_GATEWAY_API")).To(Equal("true"))
+			g.Expect(generation(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: testenv.IstioNamespace, Name: install.IstiodName}})).To(Equal(istiodGeneration))
+		}).WithTimeout(3 * time.Second).Should(Succeed())
+		// The next spec deletes the CR as it is, ambient requested.
 	})
 
 	It("uninstalls Istio when the CR is deleted and releases it", func(ctx context.Context) {

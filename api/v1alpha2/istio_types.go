@@ -76,6 +76,46 @@ type IstioSpec struct {
 	// Components configures the Kubernetes resources of Istio's components.
 	// +optional
 	Components *Components `json:"components,omitempty"`
+
+	// Experimental holds features of Istio that are not yet stable.
+	// +optional
+	Experimental *Experimental `json:"experimental,omitempty"`
+}
+
+// Experimental holds features of Istio that are not yet stable.
+type Experimental struct {
+	// Pilot holds experimental features of istiod.
+	// +optional
+	Pilot *PilotFeatures `json:"pilot,omitempty"`
+
+	// EnableAmbient asks for Istio's ambient data plane (ztunnel). This
+	// operator installs the sidecar data plane only: a CR with
+	// enableAmbient true is refused in its status (state Error, Ready reason
+	// ValidationFailed) and nothing is installed or changed until it is
+	// removed or set to false. Not set: false.
+	// +optional
+	EnableAmbient *bool `json:"enableAmbient,omitempty"`
+}
+
+// PilotFeatures are experimental features of istiod.
+type PilotFeatures struct {
+	// EnableAlphaGatewayAPI makes istiod serve the alpha resources of the
+	// Kubernetes Gateway API (istiod's PILOT_ENABLE_ALPHA_GATEWAY_API).
+	// Defaults to false.
+	// +optional
+	EnableAlphaGatewayAPI bool `json:"enableAlphaGatewayAPI,omitempty"`
+
+	// EnableMultiNetworkDiscoverGatewayAPI makes istiod discover the
+	// east-west gateways of a multi-network mesh from Gateway API resources
+	// (istiod's PILOT_MULTI_NETWORK_DISCOVER_GATEWAY_API). Defaults to false.
+	// +optional
+	EnableMultiNetworkDiscoverGatewayAPI bool `json:"enableMultiNetworkDiscoverGatewayAPI,omitempty"`
+}
+
+// AmbientRequested reports whether the spec asks for the ambient data
+// plane, which this operator does not install.
+func (s IstioSpec) AmbientRequested() bool {
+	return s.Experimental != nil && s.Experimental.EnableAmbient != nil && *s.Experimental.EnableAmbient
 }
 
 // ForwardClientCertDetails is how the ingress gateway handles the

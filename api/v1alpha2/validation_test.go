@@ -106,7 +106,8 @@ var _ = Describe("Unknown fields", func() {
 			Expect(apierrors.IsBadRequest(err)).To(BeTrue(), "%v", err)
 			Expect(err.Error()).To(ContainSubstring(`unknown field "` + field + `"`))
 		},
-		Entry("experimental is left out for now", `{experimental: {pilot: {enableAlphaGatewayAPI: true}}}`, "spec.experimental"),
+		Entry("a typo in an experimental flag", `{experimental: {pilot: {enableAlphaGatewayApi: true}}}`, "spec.experimental.pilot.enableAlphaGatewayApi"),
+		Entry("an experimental feature Kyma does not have", `{experimental: {enableZtunnel: true}}`, "spec.experimental.enableZtunnel"),
 		Entry("networkPoliciesEnabled is left out for now", `{networkPoliciesEnabled: true}`, "spec.networkPoliciesEnabled"),
 		Entry("a typo in a config field", `{config: {numTrustedProxy: 1}}`, "spec.config.numTrustedProxy"),
 		Entry("a field of Istio's operator API that the module does not map", `{components: {pilot: {k8s: {replicaCount: 2}}}}`, "spec.components.pilot.k8s.replicaCount"),
@@ -134,6 +135,9 @@ var _ = Describe("Admission", func() {
 		Entry("quantities in every notation", `{components: {proxy: {k8s: {resources: {requests: {cpu: "0.5", memory: "1e3"}, limits: {cpu: "1", memory: 1Ki}}}}}}`),
 		Entry("requests equal to limits in other units", `{components: {cni: {k8s: {resources: {requests: {cpu: 1000m, memory: 1Gi}, limits: {cpu: "1", memory: 1024Mi}}}}}}`),
 		Entry("an egress gateway switched off", `{components: {egressGateway: {enabled: false}}}`),
+		Entry("an empty experimental section", `{experimental: {}}`),
+		Entry("every experimental flag", `{experimental: {pilot: {enableAlphaGatewayAPI: true, enableMultiNetworkDiscoverGatewayAPI: true}, enableAmbient: false}}`),
+		Entry("ambient requested: accepted at admission, refused in the status", `{experimental: {enableAmbient: true}}`),
 	)
 
 	DescribeTable("refuses an invalid CR with a message naming the field",
@@ -150,6 +154,10 @@ var _ = Describe("Admission", func() {
 		},
 		// spec.compatibilityMode
 		Entry("compatibilityMode as a string", specFrom(`{compatibilityMode: "true"}`), "spec.compatibilityMode", "must be of type boolean"),
+
+		// spec.experimental
+		Entry("enableAmbient as a string", specFrom(`{experimental: {enableAmbient: "yes"}}`), "spec.experimental.enableAmbient", "must be of type boolean"),
+		Entry("a pilot flag as a string", specFrom(`{experimental: {pilot: {enableAlphaGatewayAPI: "true"}}}`), "spec.experimental.pilot.enableAlphaGatewayAPI", "must be of type boolean"),
 
 		// spec.config scalars
 		Entry("numTrustedProxies below 0", specFrom(`{config: {numTrustedProxies: -1}}`), "spec.config.numTrustedProxies", "greater than or equal to 0"),

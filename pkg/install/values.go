@@ -49,6 +49,12 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// istiod's environment variables behind spec.experimental.pilot.
+const (
+	envAlphaGatewayAPI                = "PILOT_ENABLE_ALPHA_GATEWAY_API"
+	envMultiNetworkDiscoverGatewayAPI = "PILOT_MULTI_NETWORK_DISCOVER_GATEWAY_API"
+)
+
 // chartRelease is one chart to render with its release name and values.
 type chartRelease struct {
 	chart   chartID
@@ -75,7 +81,7 @@ func releases(spec v1alpha2.IstioSpec, d sidecarmode.Decision, opts Options) ([]
 		comps = &v1alpha2.Components{}
 	}
 
-	istiod, err := istiodValues(spec.Config, comps, d, opts)
+	istiod, err := istiodValues(spec.Config, comps, spec.Experimental, d, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -131,13 +137,26 @@ func baseValues(d sidecarmode.Decision, opts Options) map[string]any {
 
 // istiodValues are the values of the istiod chart: istiod's settings, the
 // mesh config, the injector's settings and the webhooks.
-func istiodValues(cfg v1alpha2.Config, comps *v1alpha2.Components, d sidecarmode.Decision, opts Options) (map[string]any, error) {
+func istiodValues(cfg v1alpha2.Config, comps *v1alpha2.Components, exp *v1alpha2.Experimental, d sidecarmode.Decision, opts Options) (map[string]any, error) {
 	v := commonValues(d, opts)
 
-	pilot := map[string]any{
+	pilotEnv := map[string]any{
 		// Never "auto": the restarter's expectation must not depend on
 		// istiod's guess about the nodes.
-		"env": map[string]any{"ENABLE_NATIVE_SIDECARS": d.EnableNativeSidecars},
+		"ENABLE_NATIVE_SIDECARS": d.EnableNativeSidecars,
+	}
+	// Both features are off in istiod unless asked for, so only "true" is
+	// written: turning one off removes the variable.
+	if exp != nil && exp.Pilot != nil {
+		if exp.Pilot.EnableAlphaGatewayAPI {
+			pilotEnv[envAlphaGatewayAPI] = "true"
+		}
+		if exp.Pilot.EnableMultiNetworkDiscoverGatewayAPI {
+			pilotEnv[envMultiNetworkDiscoverGatewayAPI] = "true"
+		}
+	}
+	pilot := map[string]any{
+		"env": pilotEnv,
 		// The CNI chart is always installed: the injector then adds
 		// istio-validation instead of the privileged istio-init.
 		"cni": map[string]any{"enabled": true},

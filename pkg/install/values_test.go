@@ -372,6 +372,34 @@ components:
 			"limits":   map[string]any{"cpu": "2000m", "memory": "1024Mi"},
 		}))
 	},
+}, {
+	name: "experimental.pilot.enableAlphaGatewayAPI",
+	spec: `experimental: {pilot: {enableAlphaGatewayAPI: true}}`,
+	set: func(g Gomega, objs []*unstructured.Unstructured) {
+		g.Expect(discoveryEnv(g, objs)).To(HaveKeyWithValue("PILOT_ENABLE_ALPHA_GATEWAY_API", "true"))
+		g.Expect(discoveryEnv(g, objs)).NotTo(HaveKey("PILOT_MULTI_NETWORK_DISCOVER_GATEWAY_API"))
+	},
+	unset: func(g Gomega, objs []*unstructured.Unstructured) {
+		g.Expect(discoveryEnv(g, objs)).NotTo(HaveKey("PILOT_ENABLE_ALPHA_GATEWAY_API"))
+	},
+}, {
+	name: "experimental.pilot.enableMultiNetworkDiscoverGatewayAPI",
+	spec: `experimental: {pilot: {enableMultiNetworkDiscoverGatewayAPI: true}}`,
+	set: func(g Gomega, objs []*unstructured.Unstructured) {
+		g.Expect(discoveryEnv(g, objs)).To(HaveKeyWithValue("PILOT_MULTI_NETWORK_DISCOVER_GATEWAY_API", "true"))
+		g.Expect(discoveryEnv(g, objs)).NotTo(HaveKey("PILOT_ENABLE_ALPHA_GATEWAY_API"))
+	},
+	unset: func(g Gomega, objs []*unstructured.Unstructured) {
+		g.Expect(discoveryEnv(g, objs)).NotTo(HaveKey("PILOT_MULTI_NETWORK_DISCOVER_GATEWAY_API"))
+	},
+}, {
+	name: "experimental.pilot flags false",
+	spec: `experimental: {pilot: {enableAlphaGatewayAPI: false, enableMultiNetworkDiscoverGatewayAPI: false}}`,
+	set: func(g Gomega, objs []*unstructured.Unstructured) {
+		g.Expect(discoveryEnv(g, objs)).NotTo(HaveKey("PILOT_ENABLE_ALPHA_GATEWAY_API"))
+		g.Expect(discoveryEnv(g, objs)).NotTo(HaveKey("PILOT_MULTI_NETWORK_DISCOVER_GATEWAY_API"))
+	},
+	unset: func(g Gomega, objs []*unstructured.Unstructured) {},
 }}
 
 // TestValuesMapping renders a spec with one CR field and checks where its
