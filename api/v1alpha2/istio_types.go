@@ -77,6 +77,17 @@ type IstioSpec struct {
 	// +optional
 	Components *Components `json:"components,omitempty"`
 
+	// NetworkPoliciesEnabled makes the operator keep the NetworkPolicies of
+	// the Kyma Istio module, named kyma-project.io--*, that allow the traffic
+	// of istiod, the gateways and the CNI node agent (DNS, the API server,
+	// istiod's ports, the gateways' ports, metrics scraping) in
+	// istio-system, and of the module's operator in kyma-system if that
+	// namespace exists. Turning it on or off rolls out istiod, the ingress
+	// gateway and the CNI node agent once. Defaults to false: no policies;
+	// the operator removes those it created.
+	// +optional
+	NetworkPoliciesEnabled bool `json:"networkPoliciesEnabled,omitempty"`
+
 	// Experimental holds features of Istio that are not yet stable.
 	// +optional
 	Experimental *Experimental `json:"experimental,omitempty"`

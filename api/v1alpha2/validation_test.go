@@ -108,7 +108,7 @@ var _ = Describe("Unknown fields", func() {
 		},
 		Entry("a typo in an experimental flag", `{experimental: {pilot: {enableAlphaGatewayApi: true}}}`, "spec.experimental.pilot.enableAlphaGatewayApi"),
 		Entry("an experimental feature Kyma does not have", `{experimental: {enableZtunnel: true}}`, "spec.experimental.enableZtunnel"),
-		Entry("networkPoliciesEnabled is left out for now", `{networkPoliciesEnabled: true}`, "spec.networkPoliciesEnabled"),
+		Entry("networkPoliciesEnabled spelled as in Kubernetes", `{networkPolicies: {enabled: true}}`, "spec.networkPolicies"),
 		Entry("a typo in a config field", `{config: {numTrustedProxy: 1}}`, "spec.config.numTrustedProxy"),
 		Entry("a field of Istio's operator API that the module does not map", `{components: {pilot: {k8s: {replicaCount: 2}}}}`, "spec.components.pilot.k8s.replicaCount"),
 	)
@@ -135,6 +135,8 @@ var _ = Describe("Admission", func() {
 		Entry("quantities in every notation", `{components: {proxy: {k8s: {resources: {requests: {cpu: "0.5", memory: "1e3"}, limits: {cpu: "1", memory: 1Ki}}}}}}`),
 		Entry("requests equal to limits in other units", `{components: {cni: {k8s: {resources: {requests: {cpu: 1000m, memory: 1Gi}, limits: {cpu: "1", memory: 1024Mi}}}}}}`),
 		Entry("an egress gateway switched off", `{components: {egressGateway: {enabled: false}}}`),
+		Entry("network policies on", `{networkPoliciesEnabled: true}`),
+		Entry("network policies off", `{networkPoliciesEnabled: false}`),
 		Entry("an empty experimental section", `{experimental: {}}`),
 		Entry("every experimental flag", `{experimental: {pilot: {enableAlphaGatewayAPI: true, enableMultiNetworkDiscoverGatewayAPI: true}, enableAmbient: false}}`),
 		Entry("ambient requested: accepted at admission, refused in the status", `{experimental: {enableAmbient: true}}`),
@@ -154,6 +156,8 @@ var _ = Describe("Admission", func() {
 		},
 		// spec.compatibilityMode
 		Entry("compatibilityMode as a string", specFrom(`{compatibilityMode: "true"}`), "spec.compatibilityMode", "must be of type boolean"),
+
+		Entry("networkPoliciesEnabled as a string", specFrom(`{networkPoliciesEnabled: "true"}`), "spec.networkPoliciesEnabled", "must be of type boolean"),
 
 		// spec.experimental
 		Entry("enableAmbient as a string", specFrom(`{experimental: {enableAmbient: "yes"}}`), "spec.experimental.enableAmbient", "must be of type boolean"),

@@ -85,13 +85,21 @@ func releases(spec v1alpha2.IstioSpec, d sidecarmode.Decision, opts Options) ([]
 	if err != nil {
 		return nil, err
 	}
+	cni := cniValues(comps.CNI, d, opts)
 	rels := []chartRelease{
 		{chart: chartBase, release: baseRelease, values: baseValues(d, opts)},
 		{chart: chartIstiod, release: IstiodName, values: istiod},
-		{chart: chartCNI, release: cniRelease, values: cniValues(comps.CNI, d, opts)},
+		{chart: chartCNI, release: cniRelease, values: cni},
 	}
 
 	ingress := gatewayValues(IngressGatewayName, k8sOf(comps.IngressGateway), d, opts)
+	if spec.NetworkPoliciesEnabled {
+		// The components the Kyma module restarts when the policies are
+		// turned on or off: a template change rolls each out once.
+		istiod["pilot"].(map[string]any)["podAnnotations"] = map[string]any{NetworkPoliciesAnnotation: "enabled"}
+		cni["podAnnotations"] = map[string]any{NetworkPoliciesAnnotation: "enabled"}
+		ingress["podAnnotations"].(map[string]any)[NetworkPoliciesAnnotation] = "enabled"
+	}
 	service := ingress["service"].(map[string]any)
 	service["externalTrafficPolicy"] = string(v1alpha2.GatewayExternalTrafficPolicyLocal)
 	if p := spec.Config.GatewayExternalTrafficPolicy; p != nil {

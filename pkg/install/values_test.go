@@ -84,6 +84,12 @@ func omitNulls(v any) any {
 	return out
 }
 
+// restartedByNetworkPolicies are the kinds and names of the components the
+// Kyma module restarts when network policies are turned on or off.
+var restartedByNetworkPolicies = [][2]string{
+	{"Deployment", IstiodName}, {"Deployment", IngressGatewayName}, {"DaemonSet", "istio-cni-node"},
+}
+
 var mappingCases = []mappingCase{{
 	name: "config.numTrustedProxies",
 	spec: `config: {numTrustedProxies: 2}`,
@@ -391,6 +397,19 @@ components:
 	},
 	unset: func(g Gomega, objs []*unstructured.Unstructured) {
 		g.Expect(discoveryEnv(g, objs)).NotTo(HaveKey("PILOT_MULTI_NETWORK_DISCOVER_GATEWAY_API"))
+	},
+}, {
+	name: "networkPoliciesEnabled",
+	spec: `networkPoliciesEnabled: true`,
+	set: func(g Gomega, objs []*unstructured.Unstructured) {
+		for _, w := range restartedByNetworkPolicies {
+			g.Expect(workloadField(g, objs, w[0], w[1], "spec", "template", "metadata", "annotations", NetworkPoliciesAnnotation)).To(Equal("enabled"), w[1])
+		}
+	},
+	unset: func(g Gomega, objs []*unstructured.Unstructured) {
+		for _, w := range restartedByNetworkPolicies {
+			g.Expect(workloadField(g, objs, w[0], w[1], "spec", "template", "metadata", "annotations", NetworkPoliciesAnnotation)).To(BeNil(), w[1])
+		}
 	},
 }, {
 	name: "experimental.pilot flags false",
