@@ -199,11 +199,14 @@ type Config struct {
 	Telemetry Telemetry `json:"telemetry,omitzero"`
 
 	// TrustDomain is the SPIFFE trust domain of the mesh's workload
-	// identities: a DNS-like name of lowercase letters, digits, '-' and '.'.
-	// Not set: cluster.local.
+	// identities: a DNS name, labels of letters, digits and '-' separated by
+	// '.', optionally ending in '.'. Istio's own check, which istiod applies
+	// to the mesh config, refuses anything else, '_' included (though SPIFFE
+	// allows it), so such a name is refused at admission rather than breaking
+	// istiod later. Not set: cluster.local.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=255
-	// +kubebuilder:validation:Pattern=`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?([.][a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?)*[.]?$')",message="trustDomain must be a DNS name: labels of at most 63 letters, digits and '-' (not at either end), separated by '.'; Istio refuses other characters, '_' included"
 	// +optional
 	TrustDomain *string `json:"trustDomain,omitempty"`
 
@@ -496,9 +499,9 @@ type RollingUpdate struct {
 	MaxSurge *intstr.IntOrString `json:"maxSurge,omitempty"`
 
 	// MaxUnavailable is how many of the desired pods may be unavailable
-	// during the update.
+	// during the update: at most 100%, as Kubernetes allows on a Deployment.
 	// +kubebuilder:validation:XIntOrString
-	// +kubebuilder:validation:XValidation:rule="type(self) == string ? self.matches('^[0-9]+%$') : self >= 0",message="maxUnavailable must be an integer >= 0 or a percentage such as '25%'"
+	// +kubebuilder:validation:XValidation:rule="type(self) == string ? self.matches('^0*([0-9]{1,2}|100)%$') : self >= 0",message="maxUnavailable must be an integer >= 0 or a percentage from 0% to 100% such as '25%'"
 	// +optional
 	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
 }

@@ -108,7 +108,18 @@ const intro = "# Istio custom resource\n" +
 	"`config/samples/` holds a minimal CR and one that sets every field.\n" +
 	"\n" +
 	"In the tables below, *Default* is what applies when the field is not set, and\n" +
-	"*Validation* lists the checks done at admission.\n"
+	"*Validation* lists the checks done at admission.\n" +
+	"\n" +
+	"Admission accepts what the Kyma Istio module accepts, except where Istio or Kubernetes\n" +
+	"would refuse the value later anyway: there it refuses the CR at once, with a message, instead\n" +
+	"of an install that fails or an istiod that rejects its mesh config. These stricter checks are:\n" +
+	"`trustDomain` must be a DNS name (Istio's mesh-config check refuses `_` although SPIFFE allows\n" +
+	"it); `numTrustedProxies` fits Istio's 32-bit field; quantities must parse and requests may not\n" +
+	"exceed limits (Kubernetes refuses the container); `minReplicas` may not exceed `maxReplicas`\n" +
+	"(Kubernetes refuses the HorizontalPodAutoscaler); `maxUnavailable` is at most 100% and not zero\n" +
+	"together with `maxSurge` (Kubernetes refuses the Deployment); authorizer ports, path prefixes and\n" +
+	"timeouts are what Istio's ext_authz provider accepts. Lists are capped at 64 items to bound\n" +
+	"the cost of the admission checks.\n"
 
 // render writes the Markdown reference of the CRD in crdYAML to w.
 func render(w io.Writer, crdYAML []byte) error {
