@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -251,6 +252,59 @@ var _ = Describe("Istio operator", Ordered, func() {
 		Expect(writes.Load()).To(BeZero())
 	})
 
+	It("warns while a user-created EnvoyFilter targets the ingress gateway, as Kyma's IngressTargetingUserResourceFound", func(ctx context.Context) {
+		istio := expectState(ctx, v1alpha2.StateReady)
+		Expect(istio.Condition(v1alpha2.ConditionTypeIngressTargetingUserResourceFound).Reason).To(Equal("IngressTargetingUserResourceNotFound"))
+
+		envoyFilter := func(name string, selector, labels map[string]string) *unstructured.Unstructured {
+			f := &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": "networking.istio.io/v1alpha3", "kind": "EnvoyFilter",
+				"metadata": map[string]any{"namespace": testenv.IstioNamespace, "name": name},
+				"spec": map[string]any{
+					"workloadSelector": map[string]any{"labels": selector},
+					"configPatches": []any{map[string]any{
+						"applyTo": "NETWORK_FILTER",
+						"match":   map[string]any{"context": "GATEWAY"},
+						"patch":   map[string]any{"operation": "MERGE", "value": map[string]any{}},
+					}},
+				},
+			}}
+			f.SetLabels(labels)
+			return f
+		}
+		users := envoyFilter("users-patch", map[string]string{"istio": "ingressgateway"}, nil)
+		others := []*unstructured.Unstructured{
+			envoyFilter("kyma-module-patch", map[string]string{"istio": "ingressgateway"}, map[string]string{"kyma-project.io/module": "api-gateway"}),
+			envoyFilter("sidecar-patch", map[string]string{"app": "plain"}, nil),
+		}
+		for _, f := range others {
+			// istiod's validating webhook checks it, so the real istiod must serve.
+			Eventually(func() error { return env.Client.Create(ctx, f) }).WithTimeout(timeout).Should(Succeed())
+		}
+		Expect(env.Client.Create(ctx, users)).To(Succeed())
+		// EnvoyFilters are not watched: the next periodic reconcile (every
+		// hour here) finds them. Run one now.
+		_, err := mgr.reconciler.Reconcile(ctx, reconcile.Request{NamespacedName: crKey})
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(func(g Gomega) {
+			istio := getIstio(ctx, g)
+			g.Expect(istio.Status.State).To(Equal(v1alpha2.StateWarning))
+			g.Expect(istio.Status.Description).To(ContainSubstring("istio-system/users-patch"))
+			found := istio.Condition(v1alpha2.ConditionTypeIngressTargetingUserResourceFound)
+			g.Expect(found.Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(found.Reason).To(Equal("IngressTargetingUserResourceFound"))
+			g.Expect(found.Message).To(ContainSubstring("istio-system/users-patch"))
+			g.Expect(found.Message).NotTo(ContainSubstring("kyma-module-patch"))
+		}).WithTimeout(timeout).Should(Succeed())
+
+		for _, f := range append(others, users) {
+			Expect(env.Client.Delete(ctx, f)).To(Succeed())
+		}
+		// While the Warning lasts, the operator looks again every WarningRequeue.
+		istio = expectState(ctx, v1alpha2.StateReady)
+		Expect(istio.Condition(v1alpha2.ConditionTypeIngressTargetingUserResourceFound).Status).To(Equal(metav1.ConditionFalse))
+	})
+
 	It("leaves a second Istio CR alone with a Warning naming the one in charge", func(ctx context.Context) {
 		second := &v1alpha2.Istio{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "second"}}
 		Expect(env.Client.Create(ctx, second)).To(Succeed())
@@ -319,6 +373,7 @@ var _ = Describe("Istio operator", Ordered, func() {
 			g.Expect(istio.Status.State).To(Equal(v1alpha2.StateError))
 			g.Expect(istio.Status.Description).To(ContainSubstring("the test blocks changes of the mesh config"))
 			g.Expect(istio.Condition(v1alpha2.ConditionTypeInstalled).Reason).To(Equal(string(v1alpha2.ReasonInstallFailed)))
+			g.Expect(istio.Condition(v1alpha2.ConditionTypeReady).Reason).To(Equal("IstioInstallUninstallFailed"))
 		}).WithTimeout(timeout).WithPolling(2 * time.Second).Should(Succeed())
 
 		Expect(env.Client.Delete(ctx, binding)).To(Succeed())

@@ -583,7 +583,8 @@ type IstioStatus struct {
 
 	// Conditions are the detailed observations of the operator, one per
 	// type (Ready, Installed, ProxySidecarRestartSucceeded,
-	// NativeSidecarsSupported).
+	// NativeSidecarsSupported, IngressTargetingUserResourceFound); the
+	// Conditions section lists every reason.
 	// +listType=map
 	// +listMapKey=type
 	// +patchStrategy=merge
