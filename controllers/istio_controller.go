@@ -304,6 +304,8 @@ func (r *IstioReconciler) decide(ctx context.Context, istio *v1alpha2.Istio) (si
 	if err != nil {
 		return d, &userError{err: fmt.Errorf("this operator build (module %s) has no Istio release: %w", r.ModuleVersion, err)}
 	}
+	// What injected proxies record and the restarter expects: one source.
+	d.Proxy = install.ProxySettingsFor(istio.Spec)
 	return d, nil
 }
 

@@ -305,6 +305,71 @@ var _ = Describe("Istio operator", Ordered, func() {
 		Expect(istio.Condition(v1alpha2.ConditionTypeIngressTargetingUserResourceFound).Status).To(Equal(metav1.ConditionFalse))
 	})
 
+	It("restarts each workload a proxy-setting change affects exactly once, the ingress gateway for its settings, and nothing for a default made explicit", func(ctx context.Context) {
+		expectState(ctx, v1alpha2.StateReady)
+		// Sets DNS proxying for itself: not affected by the CR's.
+		selfDNS := newDeployment("self-dns", map[string]string{"proxy.istio.io/config": "proxyMetadata:\n  ISTIO_META_DNS_CAPTURE: \"false\"\n"})
+		Expect(env.Client.Create(ctx, selfDNS)).To(Succeed())
+		expectProxies(ctx, "self-dns", sidecarmode.LayoutNative, "1.30.2")
+		expectState(ctx, v1alpha2.StateReady)
+
+		gateway := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: testenv.IstioNamespace, Name: install.IngressGatewayName}}
+		observe := func() []int64 {
+			return append(generations(ctx), generation(ctx, selfDNS), generation(ctx, gateway))
+		}
+		for _, step := range []struct {
+			name   string
+			change func(*v1alpha2.IstioSpec)
+			// restarted: plain, pinned, db, self-dns, ingress gateway
+			restarted []bool
+		}{
+			{"enableDNSProxying", func(s *v1alpha2.IstioSpec) { s.Config.EnableDNSProxying = ptr.To(true) }, []bool{true, true, true, false, false}},
+			{"prometheusMerge", func(s *v1alpha2.IstioSpec) { s.Config.Telemetry.Metrics.PrometheusMerge = true }, []bool{true, true, true, true, false}},
+			{"proxyStatsMatcher", func(s *v1alpha2.IstioSpec) {
+				s.Config.ProxyStatsMatcher = &v1alpha2.ProxyStatsMatcher{InclusionRegexps: []string{".*outlier_detection.*"}}
+			}, []bool{true, true, true, true, true}},
+			{"trustDomain", func(s *v1alpha2.IstioSpec) { s.Config.TrustDomain = ptr.To("example.org") }, []bool{true, true, true, true, true}},
+			{"proxy resources", func(s *v1alpha2.IstioSpec) {
+				s.Components = &v1alpha2.Components{Proxy: &v1alpha2.ProxyComponent{K8s: &v1alpha2.ProxyK8sConfig{Resources: &v1alpha2.Resources{
+					Requests: &v1alpha2.ResourceClaims{CPU: ptr.To("50m"), Memory: ptr.To("64Mi")},
+				}}}}
+			}, []bool{true, true, true, true, false}},
+			{"numTrustedProxies and forwardClientCertDetails", func(s *v1alpha2.IstioSpec) {
+				s.Config.NumTrustedProxies = ptr.To(2)
+				s.Config.ForwardClientCertDetails = ptr.To(v1alpha2.ForwardClientCertAppendForward)
+			}, []bool{false, false, false, false, true}},
+			{"defaults made explicit", func(s *v1alpha2.IstioSpec) {
+				s.Config.EnableDNSProxying = ptr.To(true) // unchanged
+				s.Config.GatewayExternalTrafficPolicy = ptr.To(v1alpha2.GatewayExternalTrafficPolicyLocal)
+				s.CompatibilityMode = false
+			}, []bool{false, false, false, false, false}},
+		} {
+			By("changing " + step.name)
+			before := observe()
+			updateSpec(ctx, step.change)
+			want := make([]int64, len(before))
+			for i, g := range before {
+				want[i] = g
+				if step.restarted[i] {
+					want[i] = g + 1
+				}
+			}
+			Eventually(observe).WithTimeout(timeout).Should(Equal(want), step.name)
+			istio := expectState(ctx, v1alpha2.StateReady)
+			Expect(istio.Status.ProxyRestart.NotConverging).To(BeZero(), step.name)
+			Consistently(observe).WithTimeout(3*time.Second).Should(Equal(want), "restarted once only for %s", step.name)
+		}
+
+		// A converged operator writes nothing.
+		writes.Store(0)
+		for range 20 {
+			_, err := mgr.reconciler.Reconcile(ctx, reconcile.Request{NamespacedName: crKey})
+			Expect(err).NotTo(HaveOccurred())
+		}
+		Expect(writes.Load()).To(BeZero())
+		Expect(env.Client.Delete(ctx, selfDNS)).To(Succeed())
+	})
+
 	It("leaves a second Istio CR alone with a Warning naming the one in charge", func(ctx context.Context) {
 		second := &v1alpha2.Istio{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "second"}}
 		Expect(env.Client.Create(ctx, second)).To(Succeed())

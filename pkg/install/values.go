@@ -204,6 +204,14 @@ func istiodValues(cfg v1alpha2.Config, comps *v1alpha2.Components, exp *v1alpha2
 		global["proxy"] = map[string]any{"resources": resourcesValue(p.K8s.Resources)}
 	}
 
+	// Every injected pod records the proxy settings it was injected under,
+	// for the restarter to compare with the CR's.
+	if record := d.Proxy.Record(); record != "" {
+		v["sidecarInjectorWebhook"] = map[string]any{
+			"injectedAnnotations": map[string]any{sidecarmode.AnnotationProxySettings: record},
+		}
+	}
+
 	if opts.IstiodRemoteURL != "" {
 		v["istiodRemote"] = map[string]any{"injectionURL": remoteURL(opts, "/inject")}
 		v["base"] = map[string]any{"validationURL": remoteURL(opts, "/validate")}
@@ -336,6 +344,13 @@ func gatewayValues(name string, k *v1alpha2.KubernetesResourcesConfig, d sidecar
 	}
 	// Merged by the chart with its default pod annotations.
 	v["podAnnotations"] = map[string]any{IstioVersionAnnotation: d.IstioVersion}
+	if name == IngressGatewayName {
+		// The gateway takes these settings when it starts: a change rolls it
+		// out once, as the Kyma module restarts it for them.
+		if f := d.Proxy.GatewayFingerprint(); f != "" {
+			v["podAnnotations"].(map[string]any)[sidecarmode.AnnotationProxySettings] = f
+		}
+	}
 	v["service"] = map[string]any{}
 	if k == nil {
 		return v
