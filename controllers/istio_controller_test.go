@@ -300,7 +300,9 @@ var _ = Describe("Istio operator", Ordered, func() {
 		for _, f := range append(others, users) {
 			Expect(env.Client.Delete(ctx, f)).To(Succeed())
 		}
-		// While the Warning lasts, the operator looks again every WarningRequeue.
+		// Found again by the next periodic reconcile, run now.
+		_, err = mgr.reconciler.Reconcile(ctx, reconcile.Request{NamespacedName: crKey})
+		Expect(err).NotTo(HaveOccurred())
 		istio = expectState(ctx, v1alpha2.StateReady)
 		Expect(istio.Condition(v1alpha2.ConditionTypeIngressTargetingUserResourceFound).Status).To(Equal(metav1.ConditionFalse))
 	})
