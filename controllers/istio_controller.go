@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -34,6 +35,7 @@ type Installer interface {
 	Install(ctx context.Context, spec v1alpha2.IstioSpec, d sidecarmode.Decision, resync time.Duration) (bool, error)
 	ControlPlaneReady(ctx context.Context, spec v1alpha2.IstioSpec, d sidecarmode.Decision) (bool, string, error)
 	Uninstall(ctx context.Context) (install.UninstallResult, error)
+	UserEnvoyFiltersTargetingIngress(ctx context.Context) ([]string, error)
 }
 
 // ProxyRestarter rolls out the workloads whose proxies do not match a Decision.
@@ -137,6 +139,11 @@ func (r *IstioReconciler) reconcile(ctx context.Context, istio *v1alpha2.Istio) 
 // restart stale proxies -> status.
 func (r *IstioReconciler) converge(ctx context.Context, istio *v1alpha2.Istio) (ctrl.Result, error) {
 	log := ctrl.LoggerFrom(ctx)
+	if istio.Spec.AmbientRequested() {
+		// Refused before anything is installed or changed; deleting the CR
+		// still uninstalls, as the delete branch does not come here.
+		return r.failed(istio, v1alpha2.ReasonValidationFailed, &userError{err: errAmbientUnsupported})
+	}
 	decision, err := r.decide(ctx, istio)
 	if err != nil {
 		return r.failed(istio, v1alpha2.ReasonValidationFailed, err)
@@ -160,7 +167,7 @@ func (r *IstioReconciler) converge(ctx context.Context, istio *v1alpha2.Istio) (
 
 	if _, err := r.Installer.Install(ctx, istio.Spec, decision, r.ResyncPeriod); err != nil {
 		istio.SetCondition(v1alpha2.ReasonInstallFailed, capitalize(err.Error()))
-		return r.failed(istio, v1alpha2.ReasonReconcileFailed, err)
+		return r.failed(istio, v1alpha2.ReasonInstallUninstallFailed, err)
 	}
 	istio.SetCondition(v1alpha2.ReasonInstallSucceeded, fmt.Sprintf("Istio %s is installed; istiod injects istio-proxy as a %s container by default", decision.IstioVersion, containerNoun(decision.DefaultType)))
 	istio.Status.IstioVersion = decision.IstioVersion
@@ -180,7 +187,37 @@ func (r *IstioReconciler) converge(ctx context.Context, istio *v1alpha2.Istio) (
 		istio.SetCondition(v1alpha2.ReasonRestartFailed, capitalize(err.Error()))
 		return r.failed(istio, v1alpha2.ReasonReconcileFailed, err)
 	}
-	return r.restartOutcome(istio, decision, summary), nil
+	result := r.restartOutcome(istio, decision, summary)
+
+	filters, err := r.Installer.UserEnvoyFiltersTargetingIngress(ctx)
+	if err != nil {
+		istio.SetCondition(v1alpha2.ReasonIngressTargetingUserResourceDetectionFailed, capitalize(err.Error()))
+		return r.failed(istio, v1alpha2.ReasonReconcileFailed, err)
+	}
+	if len(filters) == 0 {
+		istio.SetCondition(v1alpha2.ReasonIngressTargetingUserResourceNotFound, "")
+		return result, nil
+	}
+	msg := fmt.Sprintf("Misconfigured EnvoyFilters can break the Istio ingress gateway: user-created EnvoyFilter %s targets it", filters[0])
+	if len(filters) > 1 {
+		msg = fmt.Sprintf("Misconfigured EnvoyFilters can break the Istio ingress gateway: %d user-created EnvoyFilters target it: %s", len(filters), joinFirst(filters, 5))
+	}
+	istio.SetCondition(v1alpha2.ReasonIngressTargetingUserResourceFound, msg)
+	if istio.Status.State == v1alpha2.StateReady {
+		// Rollouts in progress and workloads that need the user keep their
+		// state; the filters are in the condition either way.
+		r.setState(istio, v1alpha2.StateWarning, v1alpha2.ReasonReconcileSucceeded, msg)
+		result.RequeueAfter = r.WarningRequeue
+	}
+	return result, nil
+}
+
+// joinFirst lists up to max names and how many more there are.
+func joinFirst(names []string, max int) string {
+	if len(names) <= max {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:max], ", "), len(names)-max)
 }
 
 // restartOutcome turns the restarter's summary into state, conditions and
@@ -227,7 +264,7 @@ func (r *IstioReconciler) delete(ctx context.Context, istio *v1alpha2.Istio) (ct
 		return ctrl.Result{RequeueAfter: time.Minute}, nil
 	case err != nil:
 		istio.SetCondition(v1alpha2.ReasonUninstallFailed, capitalize(err.Error()))
-		return r.failedAs(istio, v1alpha2.StateError, v1alpha2.ReasonReconcileFailed, err)
+		return r.failedAs(istio, v1alpha2.StateError, v1alpha2.ReasonInstallUninstallFailed, err)
 	case !res.Done:
 		r.setState(istio, v1alpha2.StateDeleting, v1alpha2.ReasonReconcileRequeued, "Istio is being uninstalled")
 		return ctrl.Result{RequeueAfter: r.ProgressRequeue}, nil
@@ -263,7 +300,10 @@ func (r *IstioReconciler) decide(ctx context.Context, istio *v1alpha2.Istio) (si
 		versions = append(versions, n.Status.NodeInfo.KubeletVersion)
 	}
 	facts := sidecarmode.ClusterFacts{MinKubeletVersion: sidecarmode.LowestKubeletVersion(versions)}
-	return sidecarmode.DecideFor(r.Release, istio.Spec.CompatibilityMode, facts), nil
+	d := sidecarmode.DecideFor(r.Release, istio.Spec.CompatibilityMode, facts)
+	// What injected proxies record and the restarter expects: one source.
+	d.Proxy = install.ProxySettingsFor(istio.Spec)
+	return d, nil
 }
 
 // setState sets the state, the Ready condition from reason, the description
@@ -290,6 +330,10 @@ func (r *IstioReconciler) failedAs(istio *v1alpha2.Istio, state v1alpha2.State, 
 	r.setState(istio, state, reason, capitalize(err.Error()))
 	return ctrl.Result{}, err
 }
+
+// errAmbientUnsupported refuses spec.experimental.enableAmbient: true.
+var errAmbientUnsupported = errors.New("ambient mode (spec.experimental.enableAmbient: true) is not supported: " +
+	"this operator installs Istio's sidecar data plane only; remove the field or set it to false")
 
 // userError marks an error only a change of the CR or the build can fix.
 type userError struct{ err error }

@@ -14,6 +14,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -237,6 +238,16 @@ func setCompatibilityMode(ctx context.Context, on bool) {
 	}).Should(Succeed())
 }
 
+// updateSpec changes the CR's spec, retrying on conflicts.
+func updateSpec(ctx context.Context, change func(*v1alpha2.IstioSpec)) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		istio := getIstio(ctx, g)
+		change(&istio.Spec)
+		g.Expect(env.Client.Update(ctx, istio)).To(Succeed())
+	}).Should(Succeed())
+}
+
 var _ = Describe("Istio operator", Ordered, func() {
 	var mgr *runningManager
 
@@ -351,6 +362,130 @@ var _ = Describe("Istio operator", Ordered, func() {
 		Expect(writes.Load()).To(BeZero())
 	})
 
+	It("warns while a user-created EnvoyFilter targets the ingress gateway, as Kyma's IngressTargetingUserResourceFound", func(ctx context.Context) {
+		istio := expectState(ctx, v1alpha2.StateReady)
+		Expect(istio.Condition(v1alpha2.ConditionTypeIngressTargetingUserResourceFound).Reason).To(Equal("IngressTargetingUserResourceNotFound"))
+
+		envoyFilter := func(name string, selector, labels map[string]string) *unstructured.Unstructured {
+			f := &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": "networking.istio.io/v1alpha3", "kind": "EnvoyFilter",
+				"metadata": map[string]any{"namespace": testenv.IstioNamespace, "name": name},
+				"spec": map[string]any{
+					"workloadSelector": map[string]any{"labels": selector},
+					"configPatches": []any{map[string]any{
+						"applyTo": "NETWORK_FILTER",
+						"match":   map[string]any{"context": "GATEWAY"},
+						"patch":   map[string]any{"operation": "MERGE", "value": map[string]any{}},
+					}},
+				},
+			}}
+			f.SetLabels(labels)
+			return f
+		}
+		users := envoyFilter("users-patch", map[string]string{"istio": "ingressgateway"}, nil)
+		others := []*unstructured.Unstructured{
+			envoyFilter("kyma-module-patch", map[string]string{"istio": "ingressgateway"}, map[string]string{"kyma-project.io/module": "api-gateway"}),
+			envoyFilter("sidecar-patch", map[string]string{"app": "plain"}, nil),
+		}
+		for _, f := range others {
+			// istiod's validating webhook checks it, so the real istiod must serve.
+			Eventually(func() error { return env.Client.Create(ctx, f) }).WithTimeout(timeout).Should(Succeed())
+		}
+		Expect(env.Client.Create(ctx, users)).To(Succeed())
+		// EnvoyFilters are not watched: the next periodic reconcile (every
+		// hour here) finds them. Run one now.
+		_, err := mgr.reconciler.Reconcile(ctx, reconcile.Request{NamespacedName: crKey})
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(func(g Gomega) {
+			istio := getIstio(ctx, g)
+			g.Expect(istio.Status.State).To(Equal(v1alpha2.StateWarning))
+			g.Expect(istio.Status.Description).To(ContainSubstring("istio-system/users-patch"))
+			found := istio.Condition(v1alpha2.ConditionTypeIngressTargetingUserResourceFound)
+			g.Expect(found.Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(found.Reason).To(Equal("IngressTargetingUserResourceFound"))
+			g.Expect(found.Message).To(ContainSubstring("istio-system/users-patch"))
+			g.Expect(found.Message).NotTo(ContainSubstring("kyma-module-patch"))
+		}).WithTimeout(timeout).Should(Succeed())
+
+		for _, f := range append(others, users) {
+			Expect(env.Client.Delete(ctx, f)).To(Succeed())
+		}
+		// Found again by the next periodic reconcile, run now.
+		_, err = mgr.reconciler.Reconcile(ctx, reconcile.Request{NamespacedName: crKey})
+		Expect(err).NotTo(HaveOccurred())
+		istio = expectState(ctx, v1alpha2.StateReady)
+		Expect(istio.Condition(v1alpha2.ConditionTypeIngressTargetingUserResourceFound).Status).To(Equal(metav1.ConditionFalse))
+	})
+
+	It("restarts each workload a proxy-setting change affects exactly once, the ingress gateway for its settings, and nothing for a default made explicit", func(ctx context.Context) {
+		expectState(ctx, v1alpha2.StateReady)
+		// Sets DNS proxying for itself: not affected by the CR's.
+		selfDNS := newDeployment("self-dns", map[string]string{"proxy.istio.io/config": "proxyMetadata:\n  ISTIO_META_DNS_CAPTURE: \"false\"\n"})
+		Expect(env.Client.Create(ctx, selfDNS)).To(Succeed())
+		expectProxies(ctx, "self-dns", sidecarmode.LayoutNative, "1.30.2")
+		expectState(ctx, v1alpha2.StateReady)
+
+		gateway := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: testenv.IstioNamespace, Name: install.IngressGatewayName}}
+		observe := func() []int64 {
+			return append(generations(ctx), generation(ctx, selfDNS), generation(ctx, gateway))
+		}
+		for _, step := range []struct {
+			name   string
+			change func(*v1alpha2.IstioSpec)
+			// restarted: plain, pinned, db, self-dns, ingress gateway;
+			// legacy and agent go as plain does (see observe)
+			restarted []bool
+		}{
+			{"enableDNSProxying", func(s *v1alpha2.IstioSpec) { s.Config.EnableDNSProxying = ptr.To(true) }, []bool{true, true, true, false, false}},
+			{"prometheusMerge", func(s *v1alpha2.IstioSpec) { s.Config.Telemetry.Metrics.PrometheusMerge = true }, []bool{true, true, true, true, false}},
+			{"proxyStatsMatcher", func(s *v1alpha2.IstioSpec) {
+				s.Config.ProxyStatsMatcher = &v1alpha2.ProxyStatsMatcher{InclusionRegexps: []string{".*outlier_detection.*"}}
+			}, []bool{true, true, true, true, true}},
+			{"trustDomain", func(s *v1alpha2.IstioSpec) { s.Config.TrustDomain = ptr.To("example.org") }, []bool{true, true, true, true, true}},
+			{"proxy resources", func(s *v1alpha2.IstioSpec) {
+				s.Components = &v1alpha2.Components{Proxy: &v1alpha2.ProxyComponent{K8s: &v1alpha2.ProxyK8sConfig{Resources: &v1alpha2.Resources{
+					Requests: &v1alpha2.ResourceClaims{CPU: ptr.To("50m"), Memory: ptr.To("64Mi")},
+				}}}}
+			}, []bool{true, true, true, true, false}},
+			{"numTrustedProxies and forwardClientCertDetails", func(s *v1alpha2.IstioSpec) {
+				s.Config.NumTrustedProxies = ptr.To(2)
+				s.Config.ForwardClientCertDetails = ptr.To(v1alpha2.ForwardClientCertAppendForward)
+			}, []bool{false, false, false, false, true}},
+			{"defaults made explicit", func(s *v1alpha2.IstioSpec) {
+				s.Config.EnableDNSProxying = ptr.To(true) // unchanged
+				s.Config.GatewayExternalTrafficPolicy = ptr.To(v1alpha2.GatewayExternalTrafficPolicyLocal)
+				s.CompatibilityMode = false
+			}, []bool{false, false, false, false, false}},
+		} {
+			By("changing " + step.name)
+			before := observe()
+			updateSpec(ctx, step.change)
+			// observe's order: plain, pinned, legacy, db, agent, self-dns, gateway.
+			r := step.restarted
+			restarted := []bool{r[0], r[1], r[0], r[2], r[0], r[3], r[4]}
+			want := make([]int64, len(before))
+			for i, g := range before {
+				want[i] = g
+				if restarted[i] {
+					want[i] = g + 1
+				}
+			}
+			Eventually(observe).WithTimeout(timeout).Should(Equal(want), step.name)
+			istio := expectState(ctx, v1alpha2.StateReady)
+			Expect(istio.Status.ProxyRestart.NotConverging).To(BeZero(), step.name)
+			Consistently(observe).WithTimeout(3*time.Second).Should(Equal(want), "restarted once only for %s", step.name)
+		}
+
+		// A converged operator writes nothing.
+		writes.Store(0)
+		for range 20 {
+			_, err := mgr.reconciler.Reconcile(ctx, reconcile.Request{NamespacedName: crKey})
+			Expect(err).NotTo(HaveOccurred())
+		}
+		Expect(writes.Load()).To(BeZero())
+		Expect(env.Client.Delete(ctx, selfDNS)).To(Succeed())
+	})
+
 	It("leaves a second Istio CR alone with a Warning naming the one in charge", func(ctx context.Context) {
 		second := &v1alpha2.Istio{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "second"}}
 		Expect(env.Client.Create(ctx, second)).To(Succeed())
@@ -419,6 +554,7 @@ var _ = Describe("Istio operator", Ordered, func() {
 			g.Expect(istio.Status.State).To(Equal(v1alpha2.StateError))
 			g.Expect(istio.Status.Description).To(ContainSubstring("the test blocks changes of the mesh config"))
 			g.Expect(istio.Condition(v1alpha2.ConditionTypeInstalled).Reason).To(Equal(string(v1alpha2.ReasonInstallFailed)))
+			g.Expect(istio.Condition(v1alpha2.ConditionTypeReady).Reason).To(Equal("IstioInstallUninstallFailed"))
 		}).WithTimeout(timeout).WithPolling(2 * time.Second).Should(Succeed())
 
 		Expect(env.Client.Delete(ctx, binding)).To(Succeed())
@@ -445,6 +581,34 @@ var _ = Describe("Istio operator", Ordered, func() {
 		mgr.stop()
 		mgr = startManager(sidecarmode.ModuleVersion)
 		expectState(ctx, v1alpha2.StateReady)
+	})
+
+	It("passes the experimental pilot flags to istiod, refuses ambient without touching the install, and can still be deleted", func(ctx context.Context) {
+		updateSpec(ctx, func(s *v1alpha2.IstioSpec) {
+			s.Experimental = &v1alpha2.Experimental{Pilot: &v1alpha2.PilotFeatures{EnableAlphaGatewayAPI: true, EnableMultiNetworkDiscoverGatewayAPI: true}}
+		})
+		Eventually(func(g Gomega) {
+			g.Expect(istiodEnv(ctx, g, "PILOT_ENABLE_ALPHA_GATEWAY_API")).To(Equal("true"))
+			g.Expect(istiodEnv(ctx, g, "PILOT_MULTI_NETWORK_DISCOVER_GATEWAY_API")).To(Equal("true"))
+		}).WithTimeout(timeout).Should(Succeed())
+		expectState(ctx, v1alpha2.StateReady)
+		istiodGeneration := generation(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: testenv.IstioNamespace, Name: install.IstiodName}})
+
+		updateSpec(ctx, func(s *v1alpha2.IstioSpec) {
+			s.Experimental.Pilot.EnableAlphaGatewayAPI = false
+			s.Experimental.EnableAmbient = ptr.To(true)
+		})
+		istio := expectState(ctx, v1alpha2.StateError)
+		ready := istio.Condition(v1alpha2.ConditionTypeReady)
+		Expect(ready.Reason).To(Equal(string(v1alpha2.ReasonValidationFailed)))
+		Expect(ready.Message).To(ContainSubstring("spec.experimental.enableAmbient"))
+		Expect(istio.Status.Description).To(ContainSubstring("sidecar data plane only"))
+		// Nothing was applied: istiod keeps the flag that the refused spec turns off.
+		Consistently(func(g Gomega) {
+			g.Expect(istiodEnv(ctx, g, "PILOT_ENABLE_ALPHA_GATEWAY_API")).To(Equal("true"))
+			g.Expect(generation(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: testenv.IstioNamespace, Name: install.IstiodName}})).To(Equal(istiodGeneration))
+		}).WithTimeout(3 * time.Second).Should(Succeed())
+		// The next spec deletes the CR as it is, ambient requested.
 	})
 
 	It("uninstalls Istio when the CR is deleted and releases it", func(ctx context.Context) {

@@ -39,13 +39,23 @@ const (
 	// informational: when False, the operator falls back to regular
 	// containers.
 	ConditionTypeNativeSidecarsSupported = "NativeSidecarsSupported"
+	// ConditionTypeIngressTargetingUserResourceFound tells whether a
+	// user-created EnvoyFilter in the control-plane namespace targets the
+	// ingress gateway: such patches can break the gateway every workload's
+	// inbound traffic shares, so the state is Warning while one exists. As in
+	// the Kyma Istio module, EnvoyFilters that select the gateway through
+	// targetRefs are not detected.
+	ConditionTypeIngressTargetingUserResourceFound = "IngressTargetingUserResourceFound"
 )
 
 // ConditionReason is the reason of a condition of an Istio CR. Each reason
 // belongs to exactly one condition type and status; see [ReasonInfoFor].
 type ConditionReason string
 
-// The condition reasons of an Istio CR.
+// The condition reasons of an Istio CR. Where a reason means what a reason
+// of the Kyma Istio module means, it has that reason's name, so dashboards
+// and alerts written for the Kyma module keep working; the others are this
+// operator's own.
 const (
 	// ReasonReconcileSucceeded: Istio is installed and every workload runs
 	// the expected istio-proxy (Ready=True).
@@ -65,14 +75,18 @@ const (
 	// ReasonVersionUpdateNotAllowed: moving from the installed Istio version
 	// to the target one is not allowed, e.g. a downgrade or skipping a minor
 	// version (Ready=False).
-	ReasonVersionUpdateNotAllowed ConditionReason = "VersionUpdateNotAllowed"
+	ReasonVersionUpdateNotAllowed ConditionReason = "IstioVersionUpdateNotAllowed"
 	// ReasonDanglingUserResources: the uninstallation is blocked because
 	// user-created Istio resources (VirtualServices, AuthorizationPolicies,
 	// ...) still exist (Ready=False).
-	ReasonDanglingUserResources ConditionReason = "DanglingUserResources"
+	ReasonDanglingUserResources ConditionReason = "IstioCustomResourcesDangling"
 	// ReasonControlPlaneNotReady: waiting for istiod to run the target
 	// Istio version before workloads are restarted (Ready=False).
 	ReasonControlPlaneNotReady ConditionReason = "ControlPlaneNotReady"
+	// ReasonInstallUninstallFailed: installing, updating or uninstalling
+	// Istio failed; retried with backoff (Ready=False). The Installed
+	// condition says which.
+	ReasonInstallUninstallFailed ConditionReason = "IstioInstallUninstallFailed"
 
 	// ReasonInstallSucceeded: Istio was installed or updated
 	// (Installed=True).
@@ -89,17 +103,17 @@ const (
 	// ReasonRestartSucceeded: every workload runs an istio-proxy of the
 	// expected container type and version
 	// (ProxySidecarRestartSucceeded=True).
-	ReasonRestartSucceeded ConditionReason = "RestartSucceeded"
+	ReasonRestartSucceeded ConditionReason = "ProxySidecarRestartSucceeded"
 	// ReasonRestartPartiallySucceeded: some workloads were restarted, others
 	// could not be (ProxySidecarRestartSucceeded=False).
 	ReasonRestartPartiallySucceeded ConditionReason = "RestartPartiallySucceeded"
 	// ReasonRestartFailed: restarting workloads failed
 	// (ProxySidecarRestartSucceeded=False).
-	ReasonRestartFailed ConditionReason = "RestartFailed"
+	ReasonRestartFailed ConditionReason = "ProxySidecarRestartFailed"
 	// ReasonManualRestartRequired: some workloads cannot be restarted by the
 	// operator (Jobs, CronJobs, bare pods, unknown owners) and must be
 	// replaced by their owner (ProxySidecarRestartSucceeded=False).
-	ReasonManualRestartRequired ConditionReason = "ManualRestartRequired"
+	ReasonManualRestartRequired ConditionReason = "ProxySidecarManualRestartRequired"
 	// ReasonRestartInProgress: rollouts of workloads with a stale
 	// istio-proxy are pending or paced (ProxySidecarRestartSucceeded=False).
 	ReasonRestartInProgress ConditionReason = "RestartInProgress"
@@ -115,6 +129,16 @@ const (
 	// the default container type fell back to regular; informational
 	// (NativeSidecarsSupported=False).
 	ReasonNativeSidecarsUnsupported ConditionReason = "NativeSidecarsUnsupported"
+
+	// ReasonIngressTargetingUserResourceFound: a user-created EnvoyFilter
+	// targets the ingress gateway (IngressTargetingUserResourceFound=True).
+	ReasonIngressTargetingUserResourceFound ConditionReason = "IngressTargetingUserResourceFound"
+	// ReasonIngressTargetingUserResourceNotFound: no user-created EnvoyFilter
+	// targets the ingress gateway (IngressTargetingUserResourceFound=False).
+	ReasonIngressTargetingUserResourceNotFound ConditionReason = "IngressTargetingUserResourceNotFound"
+	// ReasonIngressTargetingUserResourceDetectionFailed: the EnvoyFilters
+	// could not be read (IngressTargetingUserResourceFound=Unknown).
+	ReasonIngressTargetingUserResourceDetectionFailed ConditionReason = "IngressTargetingUserResourceDetectionFailed"
 )
 
 // ReasonInfo is what a condition reason implies: its condition type, status
@@ -139,6 +163,7 @@ var reasons = map[ConditionReason]ReasonInfo{
 	ReasonVersionUpdateNotAllowed: {ConditionTypeReady, metav1.ConditionFalse, "Updating from the installed Istio version to the target version is not allowed"},
 	ReasonDanglingUserResources:   {ConditionTypeReady, metav1.ConditionFalse, "Istio cannot be uninstalled while user-created Istio resources exist; delete them first"},
 	ReasonControlPlaneNotReady:    {ConditionTypeReady, metav1.ConditionFalse, "Waiting for istiod to run the target Istio version"},
+	ReasonInstallUninstallFailed:  {ConditionTypeReady, metav1.ConditionFalse, "Installing or uninstalling Istio failed and will be retried"},
 
 	ReasonInstallSucceeded:   {ConditionTypeInstalled, metav1.ConditionTrue, "Istio is installed"},
 	ReasonInstallFailed:      {ConditionTypeInstalled, metav1.ConditionFalse, "Installing Istio failed"},
@@ -154,6 +179,10 @@ var reasons = map[ConditionReason]ReasonInfo{
 
 	ReasonNativeSidecarsSupported:   {ConditionTypeNativeSidecarsSupported, metav1.ConditionTrue, "Every node's kubelet supports native sidecars"},
 	ReasonNativeSidecarsUnsupported: {ConditionTypeNativeSidecarsSupported, metav1.ConditionFalse, "Some node's kubelet is older than 1.29 and does not support native sidecars; istio-proxy is injected as a regular container"},
+
+	ReasonIngressTargetingUserResourceFound:           {ConditionTypeIngressTargetingUserResourceFound, metav1.ConditionTrue, "A user-created EnvoyFilter targets the Istio ingress gateway"},
+	ReasonIngressTargetingUserResourceNotFound:        {ConditionTypeIngressTargetingUserResourceFound, metav1.ConditionFalse, "No user-created EnvoyFilter targets the Istio ingress gateway"},
+	ReasonIngressTargetingUserResourceDetectionFailed: {ConditionTypeIngressTargetingUserResourceFound, metav1.ConditionUnknown, "Looking for user-created EnvoyFilters that target the Istio ingress gateway failed"},
 }
 
 // maxConditionMessage is the longest message metav1.Condition accepts.

@@ -63,7 +63,7 @@ func declaredReasons(t *testing.T) map[string]ConditionReason {
 func TestEveryDeclaredReasonIsInTheTable(t *testing.T) {
 	g := NewWithT(t)
 	declared := declaredReasons(t)
-	g.Expect(declared).To(HaveLen(20), "the number of reasons changed: update this test after adding the reason to the table")
+	g.Expect(declared).To(HaveLen(24), "the number of reasons changed: update this test after adding the reason to the table")
 	all := Reasons()
 	for name, reason := range declared {
 		g.Expect(all).To(ContainElement(reason), "%s is not in the reason table", name)
@@ -72,7 +72,7 @@ func TestEveryDeclaredReasonIsInTheTable(t *testing.T) {
 }
 
 func TestReasonTable(t *testing.T) {
-	conditionTypes := []string{ConditionTypeReady, ConditionTypeInstalled, ConditionTypeProxySidecarRestartSucceeded, ConditionTypeNativeSidecarsSupported}
+	conditionTypes := []string{ConditionTypeReady, ConditionTypeInstalled, ConditionTypeProxySidecarRestartSucceeded, ConditionTypeNativeSidecarsSupported, ConditionTypeIngressTargetingUserResourceFound}
 	statuses := []metav1.ConditionStatus{metav1.ConditionTrue, metav1.ConditionFalse, metav1.ConditionUnknown}
 	// The pattern the API server enforces on metav1.Condition.Reason.
 	reasonPattern := regexp.MustCompile(`^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$`)
@@ -99,10 +99,44 @@ func TestEveryConditionTypeHasATrueAndANonTrueReason(t *testing.T) {
 		info, _ := ReasonInfoFor(reason)
 		statuses[info.Type] = append(statuses[info.Type], info.Status)
 	}
-	for _, ct := range []string{ConditionTypeReady, ConditionTypeInstalled, ConditionTypeProxySidecarRestartSucceeded, ConditionTypeNativeSidecarsSupported} {
+	for _, ct := range []string{ConditionTypeReady, ConditionTypeInstalled, ConditionTypeProxySidecarRestartSucceeded, ConditionTypeNativeSidecarsSupported, ConditionTypeIngressTargetingUserResourceFound} {
 		g.Expect(statuses[ct]).To(ContainElement(metav1.ConditionTrue), "%s can never become True", ct)
 		g.Expect(slices.ContainsFunc(statuses[ct], func(s metav1.ConditionStatus) bool { return s != metav1.ConditionTrue })).
 			To(BeTrue(), "%s can never leave True", ct)
+	}
+}
+
+// TestKymaReasonNames pins the reasons that carry the Kyma Istio module's
+// names (KYMA-PARITY.md section 3): dashboards and alerts match on them.
+func TestKymaReasonNames(t *testing.T) {
+	for _, tc := range []struct {
+		reason   ConditionReason
+		kyma     string
+		condType string
+		status   metav1.ConditionStatus
+	}{
+		{ReasonReconcileSucceeded, "ReconcileSucceeded", ConditionTypeReady, metav1.ConditionTrue},
+		{ReasonReconcileFailed, "ReconcileFailed", ConditionTypeReady, metav1.ConditionFalse},
+		{ReasonValidationFailed, "ValidationFailed", ConditionTypeReady, metav1.ConditionFalse},
+		{ReasonOlderCRExists, "OlderCRExists", ConditionTypeReady, metav1.ConditionFalse},
+		{ReasonInstallUninstallFailed, "IstioInstallUninstallFailed", ConditionTypeReady, metav1.ConditionFalse},
+		{ReasonDanglingUserResources, "IstioCustomResourcesDangling", ConditionTypeReady, metav1.ConditionFalse},
+		{ReasonVersionUpdateNotAllowed, "IstioVersionUpdateNotAllowed", ConditionTypeReady, metav1.ConditionFalse},
+		{ReasonRestartSucceeded, "ProxySidecarRestartSucceeded", ConditionTypeProxySidecarRestartSucceeded, metav1.ConditionTrue},
+		{ReasonRestartFailed, "ProxySidecarRestartFailed", ConditionTypeProxySidecarRestartSucceeded, metav1.ConditionFalse},
+		{ReasonManualRestartRequired, "ProxySidecarManualRestartRequired", ConditionTypeProxySidecarRestartSucceeded, metav1.ConditionFalse},
+		{ReasonIngressTargetingUserResourceFound, "IngressTargetingUserResourceFound", ConditionTypeIngressTargetingUserResourceFound, metav1.ConditionTrue},
+		{ReasonIngressTargetingUserResourceNotFound, "IngressTargetingUserResourceNotFound", ConditionTypeIngressTargetingUserResourceFound, metav1.ConditionFalse},
+		{ReasonIngressTargetingUserResourceDetectionFailed, "IngressTargetingUserResourceDetectionFailed", ConditionTypeIngressTargetingUserResourceFound, metav1.ConditionUnknown},
+	} {
+		t.Run(tc.kyma, func(t *testing.T) {
+			g := NewWithT(t)
+			g.Expect(string(tc.reason)).To(Equal(tc.kyma))
+			info, ok := ReasonInfoFor(tc.reason)
+			g.Expect(ok).To(BeTrue())
+			g.Expect(info.Type).To(Equal(tc.condType))
+			g.Expect(info.Status).To(Equal(tc.status))
+		})
 	}
 }
 
@@ -131,7 +165,7 @@ func TestConditionFor(t *testing.T) {
 			name:    "given message",
 			reason:  ReasonRestartFailed,
 			message: "Patch apps/v1 Deployment ns/app: forbidden",
-			want: metav1.Condition{Type: ConditionTypeProxySidecarRestartSucceeded, Status: metav1.ConditionFalse, Reason: "RestartFailed",
+			want: metav1.Condition{Type: ConditionTypeProxySidecarRestartSucceeded, Status: metav1.ConditionFalse, Reason: "ProxySidecarRestartFailed",
 				Message: "Patch apps/v1 Deployment ns/app: forbidden", ObservedGeneration: 3},
 		},
 		{

@@ -76,6 +76,57 @@ type IstioSpec struct {
 	// Components configures the Kubernetes resources of Istio's components.
 	// +optional
 	Components *Components `json:"components,omitempty"`
+
+	// NetworkPoliciesEnabled makes the operator keep the NetworkPolicies of
+	// the Kyma Istio module, named kyma-project.io--*, that allow the traffic
+	// of istiod, the gateways and the CNI node agent (DNS, the API server,
+	// istiod's ports, the gateways' ports, metrics scraping) in
+	// istio-system, and of the module's operator in kyma-system if that
+	// namespace exists. Turning it on or off rolls out istiod, the ingress
+	// gateway and the CNI node agent once. Defaults to false: no policies;
+	// the operator removes those it created.
+	// +optional
+	NetworkPoliciesEnabled bool `json:"networkPoliciesEnabled,omitempty"`
+
+	// Experimental holds features of Istio that are not yet stable.
+	// +optional
+	Experimental *Experimental `json:"experimental,omitempty"`
+}
+
+// Experimental holds features of Istio that are not yet stable.
+type Experimental struct {
+	// Pilot holds experimental features of istiod.
+	// +optional
+	Pilot *PilotFeatures `json:"pilot,omitempty"`
+
+	// EnableAmbient asks for Istio's ambient data plane (ztunnel). This
+	// operator installs the sidecar data plane only: a CR with
+	// enableAmbient true is refused in its status (state Error, Ready reason
+	// ValidationFailed) and nothing is installed or changed until it is
+	// removed or set to false. Not set: false.
+	// +optional
+	EnableAmbient *bool `json:"enableAmbient,omitempty"`
+}
+
+// PilotFeatures are experimental features of istiod.
+type PilotFeatures struct {
+	// EnableAlphaGatewayAPI makes istiod serve the alpha resources of the
+	// Kubernetes Gateway API (istiod's PILOT_ENABLE_ALPHA_GATEWAY_API).
+	// Defaults to false.
+	// +optional
+	EnableAlphaGatewayAPI bool `json:"enableAlphaGatewayAPI,omitempty"`
+
+	// EnableMultiNetworkDiscoverGatewayAPI makes istiod discover the
+	// east-west gateways of a multi-network mesh from Gateway API resources
+	// (istiod's PILOT_MULTI_NETWORK_DISCOVER_GATEWAY_API). Defaults to false.
+	// +optional
+	EnableMultiNetworkDiscoverGatewayAPI bool `json:"enableMultiNetworkDiscoverGatewayAPI,omitempty"`
+}
+
+// AmbientRequested reports whether the spec asks for the ambient data
+// plane, which this operator does not install.
+func (s IstioSpec) AmbientRequested() bool {
+	return s.Experimental != nil && s.Experimental.EnableAmbient != nil && *s.Experimental.EnableAmbient
 }
 
 // ForwardClientCertDetails is how the ingress gateway handles the
@@ -148,11 +199,14 @@ type Config struct {
 	Telemetry Telemetry `json:"telemetry,omitzero"`
 
 	// TrustDomain is the SPIFFE trust domain of the mesh's workload
-	// identities: a DNS-like name of lowercase letters, digits, '-' and '.'.
-	// Not set: cluster.local.
+	// identities: a DNS name, labels of letters, digits and '-' separated by
+	// '.', optionally ending in '.'. Istio's own check, which istiod applies
+	// to the mesh config, refuses anything else, '_' included (though SPIFFE
+	// allows it), so such a name is refused at admission rather than breaking
+	// istiod later. Not set: cluster.local.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=255
-	// +kubebuilder:validation:Pattern=`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?([.][a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?)*[.]?$')",message="trustDomain must be a DNS name: labels of at most 63 letters, digits and '-' (not at either end), separated by '.'; Istio refuses other characters, '_' included"
 	// +optional
 	TrustDomain *string `json:"trustDomain,omitempty"`
 
@@ -445,9 +499,9 @@ type RollingUpdate struct {
 	MaxSurge *intstr.IntOrString `json:"maxSurge,omitempty"`
 
 	// MaxUnavailable is how many of the desired pods may be unavailable
-	// during the update.
+	// during the update: at most 100%, as Kubernetes allows on a Deployment.
 	// +kubebuilder:validation:XIntOrString
-	// +kubebuilder:validation:XValidation:rule="type(self) == string ? self.matches('^[0-9]+%$') : self >= 0",message="maxUnavailable must be an integer >= 0 or a percentage such as '25%'"
+	// +kubebuilder:validation:XValidation:rule="type(self) == string ? self.matches('^0*([0-9]{1,2}|100)%$') : self >= 0",message="maxUnavailable must be an integer >= 0 or a percentage from 0% to 100% such as '25%'"
 	// +optional
 	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
 }
@@ -529,7 +583,8 @@ type IstioStatus struct {
 
 	// Conditions are the detailed observations of the operator, one per
 	// type (Ready, Installed, ProxySidecarRestartSucceeded,
-	// NativeSidecarsSupported).
+	// NativeSidecarsSupported, IngressTargetingUserResourceFound); the
+	// Conditions section lists every reason.
 	// +listType=map
 	// +listMapKey=type
 	// +patchStrategy=merge

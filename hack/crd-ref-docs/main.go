@@ -38,6 +38,8 @@ import (
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/istio-module/operator/api/v1alpha2"
 )
 
 func main() {
@@ -108,7 +110,18 @@ const intro = "# Istio custom resource\n" +
 	"`config/samples/` holds a minimal CR and one that sets every field.\n" +
 	"\n" +
 	"In the tables below, *Default* is what applies when the field is not set, and\n" +
-	"*Validation* lists the checks done at admission.\n"
+	"*Validation* lists the checks done at admission.\n" +
+	"\n" +
+	"Admission accepts what the Kyma Istio module accepts, except where Istio or Kubernetes\n" +
+	"would refuse the value later anyway: there it refuses the CR at once, with a message, instead\n" +
+	"of an install that fails or an istiod that rejects its mesh config. These stricter checks are:\n" +
+	"`trustDomain` must be a DNS name (Istio's mesh-config check refuses `_` although SPIFFE allows\n" +
+	"it); `numTrustedProxies` fits Istio's 32-bit field; quantities must parse and requests may not\n" +
+	"exceed limits (Kubernetes refuses the container); `minReplicas` may not exceed `maxReplicas`\n" +
+	"(Kubernetes refuses the HorizontalPodAutoscaler); `maxUnavailable` is at most 100% and not zero\n" +
+	"together with `maxSurge` (Kubernetes refuses the Deployment); authorizer ports, path prefixes and\n" +
+	"timeouts are what Istio's ext_authz provider accepts. Lists are capped at 64 items to bound\n" +
+	"the cost of the admission checks.\n"
 
 // render writes the Markdown reference of the CRD in crdYAML to w.
 func render(w io.Writer, crdYAML []byte) error {
@@ -160,11 +173,48 @@ func render(w io.Writer, crdYAML []byte) error {
 		p.printf("\n## %s\n", strings.ToUpper(top[:1])+top[1:])
 		p.object(top, &s)
 	}
+	p.conditions()
 	if p.err != nil {
 		return p.err
 	}
 	_, err := w.Write(p.buf.Bytes())
 	return err
+}
+
+// conditionsIntro explains the conditions table, which is printed from the
+// reason table of api/v1alpha2 (conditions.go).
+const conditionsIntro = "\n## Conditions\n\n" +
+	"`status.conditions` holds one condition per type. Each reason belongs to one type and\n" +
+	"status; reasons that mean what a reason of the Kyma Istio module means carry its name\n" +
+	"(`ReconcileSucceeded`, `IstioInstallUninstallFailed`, `IstioCustomResourcesDangling`,\n" +
+	"`ProxySidecarRestartSucceeded`, `ProxySidecarManualRestartRequired`,\n" +
+	"`IngressTargetingUserResourceFound`, ...), so dashboards and alerts written for that module\n" +
+	"keep working. The condition's message is the default below unless the operator has a more\n" +
+	"precise one. The state is Warning while a user-created EnvoyFilter targets the ingress\n" +
+	"gateway (`IngressTargetingUserResourceFound` True), unless rollouts are in progress\n" +
+	"(Processing) or an error occurred (Error).\n\n" +
+	"| Type | Status | Reason | Default message |\n|---|---|---|---|\n"
+
+// conditions prints every condition reason, grouped by condition type.
+func (p *printer) conditions() {
+	p.printf("%s", conditionsIntro)
+	reasons := v1alpha2.Reasons()
+	order := map[string]int{}
+	for _, t := range []string{
+		v1alpha2.ConditionTypeReady, v1alpha2.ConditionTypeInstalled, v1alpha2.ConditionTypeProxySidecarRestartSucceeded,
+		v1alpha2.ConditionTypeNativeSidecarsSupported, v1alpha2.ConditionTypeIngressTargetingUserResourceFound,
+	} {
+		order[t] = len(order)
+	}
+	slices.SortStableFunc(reasons, func(a, b v1alpha2.ConditionReason) int {
+		ia, _ := v1alpha2.ReasonInfoFor(a)
+		ib, _ := v1alpha2.ReasonInfoFor(b)
+		return order[ia.Type] - order[ib.Type]
+	})
+	for _, r := range reasons {
+		info, _ := v1alpha2.ReasonInfoFor(r)
+		p.printf("| `%s` | %s | `%s` | %s |\n", info.Type, info.Status, r, cell(info.Message))
+	}
 }
 
 type printer struct {

@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -182,6 +185,85 @@ func restartDeployment(ctx context.Context, name, marker string) {
 		client.RawPatch("application/merge-patch+json", patch))).To(Succeed())
 }
 
+// userNetworkPolicy is a policy with the operator's name prefix that the
+// operator did not create.
+func userNetworkPolicy() *networkingv1.NetworkPolicy {
+	return &networkingv1.NetworkPolicy{
+		ObjectMeta: metav1.ObjectMeta{Namespace: install.KymaSystemNamespace, Name: install.NetworkPolicyPrefix + "users-own"},
+		Spec:       networkingv1.NetworkPolicySpec{PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "mine"}}},
+	}
+}
+
+// managedNetworkPolicies names the NetworkPolicies carrying the operator's
+// label, in all namespaces.
+func managedNetworkPolicies(ctx context.Context, g Gomega) []string {
+	var list networkingv1.NetworkPolicyList
+	g.Expect(env.Client.List(ctx, &list, client.MatchingLabels{install.ManagedByLabel: install.ManagedByValue})).To(Succeed())
+	var names []string
+	for _, p := range list.Items {
+		if p.DeletionTimestamp == nil {
+			names = append(names, p.Namespace+"/"+p.Name)
+		}
+	}
+	return names
+}
+
+// expectNetworkPolicies checks the policies in the cluster against
+// testdata/networkpolicies.yaml, with the API server's port from the
+// kubernetes Service: exactly those, spec for spec.
+func expectNetworkPolicies(ctx context.Context) {
+	GinkgoHelper()
+	var svc corev1.Service
+	Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "kubernetes"}, &svc)).To(Succeed())
+	apiPort := ""
+	for _, p := range svc.Spec.Ports {
+		if p.Name == "https" {
+			apiPort = p.TargetPort.String()
+		}
+	}
+	Expect(apiPort).NotTo(BeEmpty())
+	data, err := os.ReadFile("testdata/networkpolicies.yaml")
+	Expect(err).NotTo(HaveOccurred())
+	var want []networkingv1.NetworkPolicy
+	Expect(yaml.UnmarshalStrict([]byte(strings.ReplaceAll(string(data), "API_PORT", apiPort)), &want)).To(Succeed())
+	Expect(want).To(HaveLen(7))
+
+	var names []string
+	for _, w := range want {
+		names = append(names, w.Namespace+"/"+w.Name)
+		var got networkingv1.NetworkPolicy
+		Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(&w), &got)).To(Succeed())
+		Expect(got.Spec).To(Equal(w.Spec), "spec of %s", w.Name)
+		Expect(got.Labels).To(HaveKeyWithValue("kyma-project.io/module", "istio"))
+		Expect(got.OwnerReferences).To(BeEmpty())
+	}
+	Eventually(func(g Gomega) []string { return managedNetworkPolicies(ctx, g) }).Should(ConsistOf(names))
+}
+
+// componentGenerations are the generations of the components the network
+// policies toggle restarts: istiod, the ingress gateway and the CNI node agent.
+func componentGenerations(ctx context.Context) []int64 {
+	GinkgoHelper()
+	var out []int64
+	for _, obj := range []client.Object{
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: install.IstiodName}},
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: install.IngressGatewayName}},
+		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "istio-cni-node"}},
+	} {
+		Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj)).To(Succeed())
+		out = append(out, obj.GetGeneration())
+	}
+	return out
+}
+
+func plusOne(gens []int64) []int64 {
+	out := make([]int64, len(gens))
+	for i, g := range gens {
+		out[i] = g + 1
+	}
+	return out
+}
+
 var _ = Describe("Installer", Ordered, func() {
 	minimal := v1alpha2.IstioSpec{}
 
@@ -316,6 +398,34 @@ var _ = Describe("Installer", Ordered, func() {
 		Expect(applied).To(BeFalse())
 	})
 
+	It("keeps Kyma's network policies while enabled, rolls istiod, the ingress gateway and CNI once per toggle, and removes only its own", func(ctx context.Context) {
+		d := thisBuild()
+		withPolicies := v1alpha2.IstioSpec{NetworkPoliciesEnabled: true}
+		Expect(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: install.KymaSystemNamespace}})).To(Succeed())
+		users := userNetworkPolicy()
+		Expect(env.Client.Create(ctx, users)).To(Succeed())
+		before := componentGenerations(ctx)
+
+		installReady(ctx, withPolicies, d)
+		expectNetworkPolicies(ctx)
+		Expect(componentGenerations(ctx)).To(Equal(plusOne(before)))
+		// Applying the same again (a resync) rolls nothing out.
+		_, err := installer.Install(ctx, withPolicies, d, 0)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(componentGenerations(ctx)).To(Equal(plusOne(before)))
+
+		installReady(ctx, minimal, d)
+		Eventually(func(g Gomega) {
+			g.Expect(managedNetworkPolicies(ctx, g)).To(BeEmpty())
+		}).WithTimeout(timeout).Should(Succeed())
+		Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(users), &networkingv1.NetworkPolicy{})).To(Succeed(), "a policy the operator did not create is kept")
+		Expect(componentGenerations(ctx)).To(Equal(plusOne(plusOne(before))))
+
+		// On for the uninstall below, which must remove them too.
+		installReady(ctx, withPolicies, d)
+		expectNetworkPolicies(ctx)
+	})
+
 	It("refuses to uninstall while a user's VirtualService exists, then removes everything", func(ctx context.Context) {
 		vs := &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
@@ -339,6 +449,10 @@ var _ = Describe("Installer", Ordered, func() {
 			g.Expect(res.ProxyPods).To(BeNumerically(">=", 2))
 		}).WithTimeout(timeout).Should(Succeed())
 		Expect(apierrors.IsNotFound(env.Client.Get(ctx, client.ObjectKey{Namespace: "istio-system", Name: "istiod"}, &appsv1.Deployment{}))).To(BeTrue())
+		Eventually(func(g Gomega) {
+			g.Expect(managedNetworkPolicies(ctx, g)).To(BeEmpty())
+		}).WithTimeout(timeout).Should(Succeed())
+		Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(userNetworkPolicy()), &networkingv1.NetworkPolicy{})).To(Succeed())
 		Eventually(func() bool {
 			return apierrors.IsNotFound(env.Client.Get(ctx, client.ObjectKey{Name: "virtualservices.networking.istio.io"}, &apiextensionsv1.CustomResourceDefinition{}))
 		}).WithTimeout(timeout).Should(BeTrue())

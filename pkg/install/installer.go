@@ -66,7 +66,15 @@ func (i *Installer) Install(ctx context.Context, spec v1alpha2.IstioSpec, d side
 	log := ctrl.LoggerFrom(ctx)
 	// Rendering takes a good part of a second; the same input renders the
 	// same objects, so the input alone tells whether anything changed.
-	key, err := inputKey(spec, d, i.opts)
+	var policyFacts *networkPolicyFacts
+	if spec.NetworkPoliciesEnabled {
+		facts, err := i.readNetworkPolicyFacts(ctx)
+		if err != nil {
+			return false, err
+		}
+		policyFacts = &facts
+	}
+	key, err := inputKey(spec, d, i.opts, policyFacts)
 	if err != nil {
 		return false, err
 	}
@@ -79,6 +87,14 @@ func (i *Installer) Install(ctx context.Context, spec v1alpha2.IstioSpec, d side
 	objs, err := renderAll(spec, d, i.opts)
 	if err != nil {
 		return false, fmt.Errorf("render Istio %s charts: %w", d.IstioVersion, err)
+	}
+	if policyFacts != nil {
+		policies, err := networkPolicies(*policyFacts, i.opts.Namespace)
+		if err != nil {
+			return false, err
+		}
+		// Pruned and uninstalled like the charts' objects when turned off.
+		objs = append(objs, policies...)
 	}
 
 	if err := i.ensureNamespace(ctx); err != nil {
@@ -211,10 +227,10 @@ func isCRD(obj *unstructured.Unstructured) bool {
 }
 
 // inputKey identifies everything a render depends on.
-func inputKey(spec v1alpha2.IstioSpec, d sidecarmode.Decision, opts Options) (string, error) {
+func inputKey(spec v1alpha2.IstioSpec, d sidecarmode.Decision, opts Options, policyFacts *networkPolicyFacts) (string, error) {
 	h := sha256.New()
 	enc := json.NewEncoder(h)
-	for _, v := range []any{spec, d, opts} {
+	for _, v := range []any{spec, d, opts, policyFacts} {
 		if err := enc.Encode(v); err != nil {
 			return "", err
 		}

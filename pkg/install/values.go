@@ -56,6 +56,12 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// istiod's environment variables behind spec.experimental.pilot.
+const (
+	envAlphaGatewayAPI                = "PILOT_ENABLE_ALPHA_GATEWAY_API"
+	envMultiNetworkDiscoverGatewayAPI = "PILOT_MULTI_NETWORK_DISCOVER_GATEWAY_API"
+)
+
 // chartRelease is one chart to render with its release name and values.
 type chartRelease struct {
 	chart   chartID
@@ -86,17 +92,25 @@ func releases(spec v1alpha2.IstioSpec, d sidecarmode.Decision, opts Options) ([]
 		comps = &v1alpha2.Components{}
 	}
 
-	istiod, err := istiodValues(spec.Config, comps, d, opts)
+	istiod, err := istiodValues(spec.Config, comps, spec.Experimental, d, opts)
 	if err != nil {
 		return nil, err
 	}
+	cni := cniValues(comps.CNI, d, opts)
 	rels := []chartRelease{
 		{chart: chartBase, release: baseRelease, values: baseValues(d, opts)},
 		{chart: chartIstiod, release: IstiodName, values: istiod},
-		{chart: chartCNI, release: cniRelease, values: cniValues(comps.CNI, d, opts)},
+		{chart: chartCNI, release: cniRelease, values: cni},
 	}
 
 	ingress := gatewayValues(IngressGatewayName, k8sOf(comps.IngressGateway), d, opts)
+	if spec.NetworkPoliciesEnabled {
+		// The components the Kyma module restarts when the policies are
+		// turned on or off: a template change rolls each out once.
+		istiod["pilot"].(map[string]any)["podAnnotations"] = map[string]any{NetworkPoliciesAnnotation: "enabled"}
+		cni["podAnnotations"] = map[string]any{NetworkPoliciesAnnotation: "enabled"}
+		ingress["podAnnotations"].(map[string]any)[NetworkPoliciesAnnotation] = "enabled"
+	}
 	service := ingress["service"].(map[string]any)
 	service["externalTrafficPolicy"] = string(v1alpha2.GatewayExternalTrafficPolicyLocal)
 	if p := spec.Config.GatewayExternalTrafficPolicy; p != nil {
@@ -142,13 +156,26 @@ func baseValues(d sidecarmode.Decision, opts Options) map[string]any {
 
 // istiodValues are the values of the istiod chart: istiod's settings, the
 // mesh config, the injector's settings and the webhooks.
-func istiodValues(cfg v1alpha2.Config, comps *v1alpha2.Components, d sidecarmode.Decision, opts Options) (map[string]any, error) {
+func istiodValues(cfg v1alpha2.Config, comps *v1alpha2.Components, exp *v1alpha2.Experimental, d sidecarmode.Decision, opts Options) (map[string]any, error) {
 	v := commonValues(d, opts)
 
-	pilot := map[string]any{
+	pilotEnv := map[string]any{
 		// Never "auto": the restarter's expectation must not depend on
 		// istiod's guess about the nodes.
-		"env": map[string]any{"ENABLE_NATIVE_SIDECARS": d.EnableNativeSidecars},
+		"ENABLE_NATIVE_SIDECARS": d.EnableNativeSidecars,
+	}
+	// Both features are off in istiod unless asked for, so only "true" is
+	// written: turning one off removes the variable.
+	if exp != nil && exp.Pilot != nil {
+		if exp.Pilot.EnableAlphaGatewayAPI {
+			pilotEnv[envAlphaGatewayAPI] = "true"
+		}
+		if exp.Pilot.EnableMultiNetworkDiscoverGatewayAPI {
+			pilotEnv[envMultiNetworkDiscoverGatewayAPI] = "true"
+		}
+	}
+	pilot := map[string]any{
+		"env": pilotEnv,
 		// The CNI chart is always installed: the injector then adds
 		// istio-validation instead of the privileged istio-init.
 		"cni": map[string]any{"enabled": true},
@@ -186,6 +213,14 @@ func istiodValues(cfg v1alpha2.Config, comps *v1alpha2.Components, d sidecarmode
 	if p := comps.Proxy; p != nil && p.K8s != nil && p.K8s.Resources != nil {
 		global := v["global"].(map[string]any)
 		global["proxy"] = map[string]any{"resources": resourcesValue(p.K8s.Resources)}
+	}
+
+	// Every injected pod records the proxy settings it was injected under,
+	// for the restarter to compare with the CR's.
+	if record := d.Proxy.Record(); record != "" {
+		v["sidecarInjectorWebhook"] = map[string]any{
+			"injectedAnnotations": map[string]any{sidecarmode.AnnotationProxySettings: record},
+		}
 	}
 
 	if opts.IstiodRemoteURL != "" {
@@ -320,6 +355,13 @@ func gatewayValues(name string, k *v1alpha2.KubernetesResourcesConfig, d sidecar
 	}
 	// Merged by the chart with its default pod annotations.
 	v["podAnnotations"] = map[string]any{IstioVersionAnnotation: d.IstioVersion}
+	if name == IngressGatewayName {
+		// The gateway takes these settings when it starts: a change rolls it
+		// out once, as the Kyma module restarts it for them.
+		if f := d.Proxy.GatewayFingerprint(); f != "" {
+			v["podAnnotations"].(map[string]any)[sidecarmode.AnnotationProxySettings] = f
+		}
+	}
 	v["service"] = map[string]any{}
 	if k == nil {
 		return v

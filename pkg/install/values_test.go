@@ -84,6 +84,12 @@ func omitNulls(v any) any {
 	return out
 }
 
+// restartedByNetworkPolicies are the kinds and names of the components the
+// Kyma module restarts when network policies are turned on or off.
+var restartedByNetworkPolicies = [][2]string{
+	{"Deployment", IstiodName}, {"Deployment", IngressGatewayName}, {"DaemonSet", "istio-cni-node"},
+}
+
 var mappingCases = []mappingCase{{
 	name: "config.numTrustedProxies",
 	spec: `config: {numTrustedProxies: 2}`,
@@ -372,6 +378,47 @@ components:
 			"limits":   map[string]any{"cpu": "2000m", "memory": "1024Mi"},
 		}))
 	},
+}, {
+	name: "experimental.pilot.enableAlphaGatewayAPI",
+	spec: `experimental: {pilot: {enableAlphaGatewayAPI: true}}`,
+	set: func(g Gomega, objs []*unstructured.Unstructured) {
+		g.Expect(discoveryEnv(g, objs)).To(HaveKeyWithValue("PILOT_ENABLE_ALPHA_GATEWAY_API", "true"))
+		g.Expect(discoveryEnv(g, objs)).NotTo(HaveKey("PILOT_MULTI_NETWORK_DISCOVER_GATEWAY_API"))
+	},
+	unset: func(g Gomega, objs []*unstructured.Unstructured) {
+		g.Expect(discoveryEnv(g, objs)).NotTo(HaveKey("PILOT_ENABLE_ALPHA_GATEWAY_API"))
+	},
+}, {
+	name: "experimental.pilot.enableMultiNetworkDiscoverGatewayAPI",
+	spec: `experimental: {pilot: {enableMultiNetworkDiscoverGatewayAPI: true}}`,
+	set: func(g Gomega, objs []*unstructured.Unstructured) {
+		g.Expect(discoveryEnv(g, objs)).To(HaveKeyWithValue("PILOT_MULTI_NETWORK_DISCOVER_GATEWAY_API", "true"))
+		g.Expect(discoveryEnv(g, objs)).NotTo(HaveKey("PILOT_ENABLE_ALPHA_GATEWAY_API"))
+	},
+	unset: func(g Gomega, objs []*unstructured.Unstructured) {
+		g.Expect(discoveryEnv(g, objs)).NotTo(HaveKey("PILOT_MULTI_NETWORK_DISCOVER_GATEWAY_API"))
+	},
+}, {
+	name: "networkPoliciesEnabled",
+	spec: `networkPoliciesEnabled: true`,
+	set: func(g Gomega, objs []*unstructured.Unstructured) {
+		for _, w := range restartedByNetworkPolicies {
+			g.Expect(workloadField(g, objs, w[0], w[1], "spec", "template", "metadata", "annotations", NetworkPoliciesAnnotation)).To(Equal("enabled"), w[1])
+		}
+	},
+	unset: func(g Gomega, objs []*unstructured.Unstructured) {
+		for _, w := range restartedByNetworkPolicies {
+			g.Expect(workloadField(g, objs, w[0], w[1], "spec", "template", "metadata", "annotations", NetworkPoliciesAnnotation)).To(BeNil(), w[1])
+		}
+	},
+}, {
+	name: "experimental.pilot flags false",
+	spec: `experimental: {pilot: {enableAlphaGatewayAPI: false, enableMultiNetworkDiscoverGatewayAPI: false}}`,
+	set: func(g Gomega, objs []*unstructured.Unstructured) {
+		g.Expect(discoveryEnv(g, objs)).NotTo(HaveKey("PILOT_ENABLE_ALPHA_GATEWAY_API"))
+		g.Expect(discoveryEnv(g, objs)).NotTo(HaveKey("PILOT_MULTI_NETWORK_DISCOVER_GATEWAY_API"))
+	},
+	unset: func(g Gomega, objs []*unstructured.Unstructured) {},
 }}
 
 // TestValuesMapping renders a spec with one CR field and checks where its

@@ -19,7 +19,7 @@ var (
 
 	staleProxies = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "istio_module_restarter_stale_proxies",
-		Help: "Running pods whose istio-proxy does not match the target, by reason (WrongType, WrongVersion), at the last scan.",
+		Help: "Running pods whose istio-proxy does not match the target, by reason (WrongType, WrongVersion, WrongSettings), at the last scan.",
 	}, []string{"reason"})
 
 	podsScanned = prometheus.NewGauge(prometheus.GaugeOpts{
@@ -49,7 +49,7 @@ var allActions = []Action{ActionRolloutRestart, ActionEvict, ActionPending, Acti
 // observeScan sets the gauges from a fresh plan.
 func observeScan(plan *Plan) {
 	podsScanned.Set(float64(plan.PodsScanned))
-	for _, reason := range []sidecarmode.ReasonKind{sidecarmode.ReasonWrongType, sidecarmode.ReasonWrongVersion} {
+	for _, reason := range []sidecarmode.ReasonKind{sidecarmode.ReasonWrongType, sidecarmode.ReasonWrongVersion, sidecarmode.ReasonWrongSettings} {
 		staleProxies.WithLabelValues(string(reason)).Set(float64(plan.StaleByReason[reason]))
 	}
 	counts := map[Action]int{}

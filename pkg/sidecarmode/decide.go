@@ -42,6 +42,11 @@ type Decision struct {
 	NativeUnsupported bool
 	// Reason is a sentence for humans and for the CR status.
 	Reason string
+	// Proxy are the proxy settings of the CR that running proxies take when
+	// they start; the zero value when unknown (then only the container type
+	// and version are checked). Decide leaves it zero: the caller fills it
+	// in from the CR.
+	Proxy ProxySettings
 }
 
 // Decide makes the cluster-wide decision for a module version: the target
@@ -91,10 +96,16 @@ func DecideFor(rel Release, compatibilityMode bool, facts ClusterFacts) Decision
 }
 
 // Target is a compact id of the target proxy, "<istio version>/<default
-// type>", e.g. "1.30.2/native". The restarter stores it on the pod templates
-// it rolled out, so it never rolls a workload out twice for one target.
+// type>", e.g. "1.30.2/native", followed by "/<fingerprint>" of the proxy
+// settings when they are known. The restarter stores it on the pod templates
+// it rolled out, so it never rolls a workload out twice for one target; a
+// change of the proxy settings is a new target.
 func (d Decision) Target() string {
-	return d.IstioVersion + "/" + string(d.DefaultType)
+	t := d.IstioVersion + "/" + string(d.DefaultType)
+	if f := d.Proxy.Fingerprint(); f != "" {
+		t += "/" + f
+	}
+	return t
 }
 
 // LowestKubeletVersion returns the lowest parseable version among the kubelet

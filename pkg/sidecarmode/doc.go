@@ -31,6 +31,11 @@
 //   - An istio-proxy init container without restartPolicy Always
 //     (LayoutInitNotSidecar) is not a working sidecar: it blocks the pod's
 //     start. Stale reports it as the wrong type whatever the expectation.
+//   - Besides type and version, a pod is stale when the proxy settings istiod
+//     recorded on it at injection (AnnotationProxySettings) differ from
+//     Decision.Proxy for a setting the pod does not set itself; the restart
+//     target carries a fingerprint of the settings, so each change restarts
+//     a workload once. Pods without a record are not checked for settings.
 //   - Gateways (the proxy is the pod's workload) and pods without a proxy are
 //     never stale.
 package sidecarmode

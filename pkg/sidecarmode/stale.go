@@ -17,6 +17,10 @@ const (
 	// ReasonWrongVersion: the proxy image's version differs from the target
 	// Istio version.
 	ReasonWrongVersion ReasonKind = "WrongVersion"
+	// ReasonWrongSettings: the proxy was injected under other proxy settings
+	// (DNS proxying, metrics merging, statistics, trust domain, resources)
+	// than the decision's, as the pod's AnnotationProxySettings record says.
+	ReasonWrongSettings ReasonKind = "WrongSettings"
 )
 
 // StaleReason is one reason a pod must be replaced.
@@ -39,6 +43,9 @@ func (r StaleReason) String() string { return r.Message }
 //   - Wrong version: the image version is a release version that differs from
 //     d.IstioVersion. Not checked for images set by sidecar.istio.io/proxyImage,
 //     for unknown versions ("latest") or when d has no IstioVersion.
+//   - Wrong settings: the proxy settings recorded on the pod at injection
+//     (AnnotationProxySettings) differ from d.Proxy, for a setting the pod
+//     does not override itself. Pods without a record are not checked.
 //   - Gateways and pods without a proxy are never stale.
 func Stale(meta metav1.ObjectMeta, spec corev1.PodSpec, d Decision) []StaleReason {
 	return StaleProxy(Inspect(meta, spec), meta.Annotations, d)
@@ -64,6 +71,9 @@ func StaleProxy(p Proxy, annotations map[string]string, d Decision) []StaleReaso
 	if !p.CustomImage && d.IstioVersion != "" && IsReleaseVersion(p.Version) && p.Version != d.IstioVersion {
 		reasons = append(reasons, StaleReason{Kind: ReasonWrongVersion,
 			Message: fmt.Sprintf("%s, expected %s", p.Version, d.IstioVersion)})
+	}
+	if r := staleSettings(annotations, d.Proxy); r != nil {
+		reasons = append(reasons, *r)
 	}
 	return reasons
 }
