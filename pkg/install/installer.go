@@ -12,6 +12,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/klog/v2"
@@ -113,7 +114,21 @@ func (i *Installer) Forget() {
 	i.mu.Unlock()
 }
 
+// ensureNamespace creates the control-plane namespace with ManagedByLabel
+// unless it exists. A namespace that exists is left as it is: it was made by
+// someone else (the operator's deployment creates it to hold the operator's
+// Role there), and without the label Uninstall leaves it, and what else it
+// holds, in place.
 func (i *Installer) ensureNamespace(ctx context.Context) error {
+	err := i.client.Get(ctx, client.ObjectKey{Name: i.opts.Namespace}, &metav1.PartialObjectMetadata{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+	})
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("get namespace %s: %w", i.opts.Namespace, err)
+	}
 	ns := &unstructured.Unstructured{}
 	ns.SetAPIVersion("v1")
 	ns.SetKind("Namespace")
@@ -182,12 +197,29 @@ func (i *Installer) prune(ctx context.Context, keep []*unstructured.Unstructured
 	return pruned, nil
 }
 
+// clusterScopedKinds are the prunable kinds without a namespace.
+var clusterScopedKinds = map[string]bool{
+	"CustomResourceDefinition":         true,
+	"ClusterRole":                      true,
+	"ClusterRoleBinding":               true,
+	"MutatingWebhookConfiguration":     true,
+	"ValidatingWebhookConfiguration":   true,
+	"ValidatingAdmissionPolicy":        true,
+	"ValidatingAdmissionPolicyBinding": true,
+}
+
 // listManaged lists the objects of one kind that carry the managed-by label.
-// A kind the API server does not serve has none.
+// A kind the API server does not serve has none. Namespaced kinds are
+// listed in the control-plane namespace only, where the charts put every
+// namespaced object: the operator's rights to them end at that namespace.
 func (i *Installer) listManaged(ctx context.Context, gvk schema.GroupVersionKind) ([]*unstructured.Unstructured, error) {
 	list := &unstructured.UnstructuredList{}
 	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-	if err := i.client.List(ctx, list, client.MatchingLabels{ManagedByLabel: ManagedByValue}); err != nil {
+	opts := []client.ListOption{client.MatchingLabels{ManagedByLabel: ManagedByValue}}
+	if !clusterScopedKinds[gvk.Kind] {
+		opts = append(opts, client.InNamespace(i.opts.Namespace))
+	}
+	if err := i.client.List(ctx, list, opts...); err != nil {
 		if meta.IsNoMatchError(err) || apierrors.IsNotFound(err) {
 			return nil, nil
 		}
