@@ -225,10 +225,18 @@ func (i *Installer) listManaged(ctx context.Context, gvk schema.GroupVersionKind
 		}
 		return nil, fmt.Errorf("list %s: %w", gvk.Kind, err)
 	}
-	out := make([]*unstructured.Unstructured, len(list.Items))
+	out := make([]*unstructured.Unstructured, 0, len(list.Items))
 	for n := range list.Items {
-		out[n] = &list.Items[n]
-		out[n].SetGroupVersionKind(gvk)
+		// A controller copies labels onto what it makes: the EndpointSlice
+		// controller gives each Service's slices the Service's labels. Such
+		// objects were never applied here, go with their owner, and are not
+		// the installer's to delete (the controller would recreate them).
+		if metav1.GetControllerOfNoCopy(&list.Items[n]) != nil {
+			continue
+		}
+		obj := &list.Items[n]
+		obj.SetGroupVersionKind(gvk)
+		out = append(out, obj)
 	}
 	return out, nil
 }
