@@ -41,6 +41,44 @@ func TestManagerRoleHasNoWildcards(t *testing.T) {
 	}
 }
 
+// The rights that reach furthest are granted by name only: escalate and bind
+// (a role's or binding's every permission), and delete of CRDs (all their
+// resources go with them), namespaces and webhook configurations. Checked in
+// every role config/default deploys, generated or hand-written.
+func TestFarReachingVerbsNameTheirObjects(t *testing.T) {
+	g := NewWithT(t)
+	byName := map[string]bool{
+		"customresourcedefinitions": true, "namespaces": true,
+		"mutatingwebhookconfigurations": true, "validatingwebhookconfigurations": true,
+		"validatingadmissionpolicies": true, "validatingadmissionpolicybindings": true,
+		"clusterroles": true, "clusterrolebindings": true,
+	}
+	roles := 0
+	for _, o := range build(t, "default") {
+		if o.GetKind() != "ClusterRole" && o.GetKind() != "Role" {
+			continue
+		}
+		roles++
+		var role rbacv1.ClusterRole // a Role's rules have the same shape
+		g.Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &role)).To(Succeed())
+		for _, rule := range role.Rules {
+			for _, verb := range rule.Verbs {
+				if verb == "escalate" || verb == "bind" || verb == "impersonate" {
+					g.Expect(rule.ResourceNames).NotTo(BeEmpty(), "%s %s: %s without resourceNames in %+v", o.GetKind(), o.GetName(), verb, rule)
+				}
+				if verb == "delete" || verb == "create" || verb == "patch" || verb == "update" {
+					for _, r := range rule.Resources {
+						if byName[r] {
+							g.Expect(rule.ResourceNames).NotTo(BeEmpty(), "%s %s: %s %s without resourceNames", o.GetKind(), o.GetName(), verb, r)
+						}
+					}
+				}
+			}
+		}
+	}
+	g.Expect(roles).To(Equal(4))
+}
+
 // The operator lives in kyma-system; only its Role in Istio's namespace
 // and that Role's binding live in istio-system.
 func TestDefaultRendersObjectsTheAPIServerAccepts(t *testing.T) {
