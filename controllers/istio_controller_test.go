@@ -13,6 +13,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	batchv1 "k8s.io/api/batch/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -25,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/istio-module/operator/api/v1alpha2"
+	"github.com/istio-module/operator/controllers"
 	"github.com/istio-module/operator/internal/testenv"
 	"github.com/istio-module/operator/pkg/install"
 	"github.com/istio-module/operator/pkg/restarter"
@@ -470,6 +472,21 @@ var _ = Describe("Istio operator", Ordered, func() {
 			g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: testenv.IstioNamespace, Name: install.IstiodName}, &deploy)).To(Succeed())
 			g.Expect(deploy.Spec.Template.Spec.Containers[0].Image).To(HaveSuffix(":1.28.2"))
 		}).WithTimeout(3 * time.Second).Should(Succeed())
+	})
+
+	It("elects itself leader with a lease in its own namespace, as deployed with --leader-elect", func(ctx context.Context) {
+		mgr.stop()
+		mgr = startManager("1.30.0", func(o *controllers.ManagerOptions) {
+			o.LeaderElection = true
+			// In a pod, controller-runtime reads its namespace from the
+			// ServiceAccount's mount; here it is given.
+			o.LeaderElectionNS = operator.Namespace
+		})
+		Eventually(mgr.elected).WithTimeout(timeout).Should(BeClosed())
+		var lease coordinationv1.Lease
+		Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: operator.Namespace, Name: "istio-module.operator.kyma-project.io"}, &lease)).To(Succeed())
+		Expect(lease.Spec.HolderIdentity).NotTo(BeNil())
+		Expect(*lease.Spec.HolderIdentity).NotTo(BeEmpty())
 	})
 })
 

@@ -70,18 +70,20 @@ type runningManager struct {
 	// metricsURL is its metrics endpoint, served as deployed: HTTPS behind
 	// the API server's authentication and authorization.
 	metricsURL string
-	stop       func()
+	// elected is closed once it leads (at once without leader election).
+	elected <-chan struct{}
+	stop    func()
 }
 
 // startManager runs the real manager as the given module release, under the
 // operator's ServiceAccount, until the returned stop is called. Its requests
-// are counted in writes.
-func startManager(module string) *runningManager {
+// are counted in writes. tune changes its options.
+func startManager(module string, tune ...func(*controllers.ManagerOptions)) *runningManager {
 	GinkgoHelper()
 	cfg := rest.CopyConfig(operator.Config)
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countWrites{rt} })
 	metricsAddr := freeAddress()
-	mgr, rec, err := controllers.NewManager(cfg, controllers.ManagerOptions{
+	opts := controllers.ManagerOptions{
 		MetricsAddr:          metricsAddr,
 		ProbeAddr:            "0",
 		ResyncPeriod:         time.Hour,
@@ -94,7 +96,11 @@ func startManager(module string) *runningManager {
 		ModuleVersion:        module,
 		ShutdownTimeout:      10 * time.Second,
 		SkipNameValidation:   true,
-	})
+	}
+	for _, t := range tune {
+		t(&opts)
+	}
+	mgr, rec, err := controllers.NewManager(cfg, opts)
 	Expect(err).NotTo(HaveOccurred())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -103,7 +109,8 @@ func startManager(module string) *runningManager {
 		defer close(done)
 		Expect(mgr.Start(ctx)).To(Succeed())
 	}()
-	return &runningManager{reconciler: rec, metricsURL: "https://" + metricsAddr + "/metrics", stop: func() { cancel(); <-done }}
+	return &runningManager{reconciler: rec, metricsURL: "https://" + metricsAddr + "/metrics", elected: mgr.Elected(),
+		stop: func() { cancel(); <-done }}
 }
 
 // freeAddress is a loopback address with a port nothing listens on now.
