@@ -172,6 +172,7 @@ func TestOperatorCanDoItsJob(t *testing.T) {
 		{Verb: "watch", Resource: "nodes"},
 		// Leader election, in its own namespace.
 		{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Name: "istio-module.operator.kyma-project.io", Namespace: a.id.Namespace},
+		{Verb: "create", Resource: "events", Namespace: a.id.Namespace},
 	} {
 		check(attrs)
 	}

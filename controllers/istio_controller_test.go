@@ -487,6 +487,17 @@ var _ = Describe("Istio operator", Ordered, func() {
 		Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: operator.Namespace, Name: "istio-module.operator.kyma-project.io"}, &lease)).To(Succeed())
 		Expect(lease.Spec.HolderIdentity).NotTo(BeNil())
 		Expect(*lease.Spec.HolderIdentity).NotTo(BeEmpty())
+		Eventually(func(g Gomega) {
+			var events corev1.EventList
+			g.Expect(env.Client.List(ctx, &events, client.InNamespace(operator.Namespace))).To(Succeed())
+			var reasons []string
+			for _, e := range events.Items {
+				if e.InvolvedObject.Kind == "Lease" && e.InvolvedObject.Name == lease.Name {
+					reasons = append(reasons, e.Reason)
+				}
+			}
+			g.Expect(reasons).To(ContainElement("LeaderElection"))
+		}).Should(Succeed())
 	})
 })
 
