@@ -3,12 +3,14 @@ package config_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 
 	. "github.com/onsi/gomega"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
 
 	"github.com/istio-module/operator/api/v1alpha2"
 	"github.com/istio-module/operator/internal/testenv"
@@ -179,26 +181,37 @@ func TestOperatorCanDoItsJob(t *testing.T) {
 }
 
 // everyRenderedObject renders Istio's charts for every row of the version
-// table, with compatibility mode on and off, every optional component on,
-// and with istiod in and outside the cluster.
+// table, with compatibility mode on and off, for the minimal spec with the
+// egress gateway and for the full sample (every optional part on, several
+// replicas, which adds PodDisruptionBudgets), and with istiod in and
+// outside the cluster.
 func everyRenderedObject(t *testing.T) []*unstructured.Unstructured {
 	g := NewWithT(t)
-	spec := v1alpha2.IstioSpec{Components: &v1alpha2.Components{EgressGateway: &v1alpha2.EgressGateway{Enabled: ptr.To(true)}}}
+	data, err := os.ReadFile("samples/operator_v1alpha2_istio_full.yaml")
+	g.Expect(err).NotTo(HaveOccurred())
+	var full v1alpha2.Istio
+	g.Expect(yaml.UnmarshalStrict(data, &full)).To(Succeed())
+	specs := []v1alpha2.IstioSpec{
+		{Components: &v1alpha2.Components{EgressGateway: &v1alpha2.EgressGateway{Enabled: ptr.To(true)}}},
+		full.Spec,
+	}
 	var all []*unstructured.Unstructured
 	for _, rel := range sidecarmode.Releases {
 		for _, compat := range []bool{false, true} {
 			d, err := sidecarmode.Decide(rel.Module+".0", compat, sidecarmode.ClusterFacts{MinKubeletVersion: testenv.KubeletVersion})
 			g.Expect(err).NotTo(HaveOccurred())
 			for _, url := range []string{"", "https://127.0.0.1:15017"} {
-				objs, err := install.Render(spec, d, install.Options{KubeVersion: testenv.KubeletVersion, IstiodRemoteURL: url})
-				if err != nil {
-					// E.g. old rows in compatibility mode: the charts know no
-					// profile that old, so the operator cannot install them
-					// either, and needs no rights for them.
-					t.Logf("module %s, compatibilityMode %t: %v", rel.Module, compat, err)
-					continue
+				for _, spec := range specs {
+					objs, err := install.Render(spec, d, install.Options{KubeVersion: testenv.KubeletVersion, IstiodRemoteURL: url})
+					if err != nil {
+						// E.g. old rows in compatibility mode: the charts know no
+						// profile that old, so the operator cannot install them
+						// either, and needs no rights for them.
+						t.Logf("module %s, compatibilityMode %t: %v", rel.Module, compat, err)
+						continue
+					}
+					all = append(all, objs...)
 				}
-				all = append(all, objs...)
 			}
 		}
 	}
@@ -223,6 +236,7 @@ func resourceOf(t *testing.T, kind string) string {
 		"Deployment":                     "deployments",
 		"DaemonSet":                      "daemonsets",
 		"HorizontalPodAutoscaler":        "horizontalpodautoscalers",
+		"PodDisruptionBudget":            "poddisruptionbudgets",
 	}
 	r, ok := resources[kind]
 	if !ok {
