@@ -65,12 +65,14 @@ type IstioReconciler struct {
 	WarningRequeue time.Duration
 }
 
-// +kubebuilder:rbac:groups=operator.kyma-project.io,resources=istios,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=operator.kyma-project.io,resources=istios/status,verbs=get;update;patch
+// The reconciler reads through the manager's cache (list, watch) and writes
+// the finalizer (update) and the status. istios/finalizers is what the
+// OwnerReferencesPermissionEnforcement admission plugin asks of a client
+// that sets finalizers.
+// +kubebuilder:rbac:groups=operator.kyma-project.io,resources=istios,verbs=list;watch;update
+// +kubebuilder:rbac:groups=operator.kyma-project.io,resources=istios/status,verbs=update
 // +kubebuilder:rbac:groups=operator.kyma-project.io,resources=istios/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
-// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
-// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=list;watch
 
 // Reconcile runs one pass: pick the CR in charge, then delete or converge it,
 // and write the status once, with any error in it.

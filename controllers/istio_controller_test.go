@@ -2,6 +2,9 @@ package controllers_test
 
 import (
 	"context"
+	"crypto/tls"
+	"io"
+	"net/http"
 	"slices"
 	"time"
 
@@ -9,12 +12,18 @@ import (
 	. "github.com/onsi/gomega"
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	batchv1 "k8s.io/api/batch/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -23,6 +32,7 @@ import (
 	"github.com/istio-module/operator/controllers"
 	"github.com/istio-module/operator/internal/testenv"
 	"github.com/istio-module/operator/pkg/install"
+	"github.com/istio-module/operator/pkg/restarter"
 	"github.com/istio-module/operator/pkg/sidecarmode"
 )
 
@@ -260,9 +270,9 @@ var _ = Describe("Istio operator", Ordered, func() {
 	BeforeAll(func(ctx context.Context) {
 		for _, ns := range []*corev1.Namespace{
 			{ObjectMeta: metav1.ObjectMeta{Name: appNamespace, Labels: map[string]string{"istio-injection": "enabled"}}},
-			{ObjectMeta: metav1.ObjectMeta{Name: crNamespace}},
+			{ObjectMeta: metav1.ObjectMeta{Name: crNamespace}}, // the operator's, from config/default
 		} {
-			Expect(env.Client.Create(ctx, ns)).To(Succeed())
+			Expect(client.IgnoreAlreadyExists(env.Client.Create(ctx, ns))).To(Succeed())
 		}
 		// Workloads from before, injected by the real istiod 1.29.2 of Istio
 		// 1.29.2's own charts. First the time of module 1.21, when istiod was
@@ -314,6 +324,11 @@ var _ = Describe("Istio operator", Ordered, func() {
 		Expect(istio.Status.ProxyRestart.ManualRestartWorkloads).To(ContainElements(ContainSubstring("batch"), ContainSubstring("lonely")))
 		Expect(istio.Status.Description).To(And(ContainSubstring("batch"), ContainSubstring("lonely")))
 		Expect(finalizers(istio)).To(ContainElement("operator.kyma-project.io/istio-manager"))
+		// Events are sent in the background.
+		Eventually(func() []string { return eventReasons(ctx, "Deployment", "plain") }).
+			Should(ContainElement(restarter.EventRolloutRestarted))
+		Eventually(func() []string { return eventReasons(ctx, "Job", "batch") }).
+			Should(ContainElement(restarter.EventManualRestartRequired))
 
 		// Istio 1.30.2's charts took over: its new CRD is there, istiod 1.29.2
 		// was stopped and 1.30.2 started in its place.
@@ -349,6 +364,64 @@ var _ = Describe("Istio operator", Ordered, func() {
 		Expect(env.Client.Delete(ctx, newPod("lonely"))).To(Succeed())
 		istio = expectState(ctx, v1alpha2.StateReady)
 		Expect(istio.Status.ProxyRestart.ManualRestart).To(BeZero())
+	})
+
+	It("serves metrics over HTTPS only to callers allowed to read them", func(ctx context.Context) {
+		clientset, err := kubernetes.NewForConfig(env.Config)
+		Expect(err).NotTo(HaveOccurred())
+		// Two callers in a namespace of their own: one bound to the
+		// metrics-reader role of config/rbac, one without any rights.
+		const ns = "monitoring"
+		Expect(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+		token := func(name string) string {
+			GinkgoHelper()
+			Expect(env.Client.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}})).To(Succeed())
+			tr, err := clientset.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+			Expect(err).NotTo(HaveOccurred())
+			return tr.Status.Token
+		}
+		prometheus, nobody := token("prometheus"), token("nobody")
+		Expect(env.Client.Create(ctx, &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "prometheus-reads-istio-module-metrics"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "istio-module-metrics-reader"},
+			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: "prometheus"}},
+		})).To(Succeed())
+
+		// The certificate is self-signed: this test checks who may read,
+		// not whom to trust.
+		httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+		scrape := func(g Gomega, token string) (int, string) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, mgr.metricsURL, nil)
+			g.Expect(err).NotTo(HaveOccurred())
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			resp, err := httpClient.Do(req)
+			g.Expect(err).NotTo(HaveOccurred())
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			g.Expect(err).NotTo(HaveOccurred())
+			return resp.StatusCode, string(body)
+		}
+		Eventually(func(g Gomega) {
+			code, _ := scrape(g, "")
+			g.Expect(code).To(Equal(http.StatusUnauthorized))
+		}).Should(Succeed())
+		Eventually(func(g Gomega) {
+			code, _ := scrape(g, nobody)
+			g.Expect(code).To(Equal(http.StatusForbidden))
+			// controller-runtime's filter answers a token the API server
+			// rejects with 500 "Authentication failed", not 401.
+			code, body := scrape(g, "not-a-token")
+			g.Expect(code).To(Equal(http.StatusInternalServerError))
+			g.Expect(body).To(ContainSubstring("Authentication failed"))
+		}).Should(Succeed())
+		// RBAC takes effect when the API server's informer sees the binding.
+		Eventually(func(g Gomega) {
+			code, body := scrape(g, prometheus)
+			g.Expect(code).To(Equal(http.StatusOK), body)
+			g.Expect(body).To(ContainSubstring(`controller_runtime_reconcile_total{controller="istio"`))
+		}).Should(Succeed())
 	})
 
 	It("writes nothing over 1000 reconciles when nothing changed", func(ctx context.Context) {
@@ -619,10 +692,19 @@ var _ = Describe("Istio operator", Ordered, func() {
 		Expect(apierrors.IsNotFound(env.Client.Get(ctx, client.ObjectKey{Namespace: testenv.IstioNamespace, Name: install.IstiodName}, &appsv1.Deployment{}))).To(BeTrue())
 		mgr.stop()
 		mgr = nil
-		// The namespace goes away with Istio; wait so the next install starts clean.
-		Eventually(func() bool {
-			return apierrors.IsNotFound(env.Client.Get(ctx, client.ObjectKey{Name: testenv.IstioNamespace}, &corev1.Namespace{}))
-		}).WithTimeout(timeout).Should(BeTrue())
+		// Everything Istio's goes; wait so the next install starts clean. The
+		// namespace stays: config/default made it, for the operator's Role,
+		// which the next install needs.
+		Eventually(func(g Gomega) {
+			for _, list := range []client.ObjectList{&appsv1.DeploymentList{}, &corev1.ServiceAccountList{}, &corev1.ConfigMapList{}, &rbacv1.RoleList{}} {
+				g.Expect(env.Client.List(ctx, list, client.InNamespace(testenv.IstioNamespace),
+					client.MatchingLabels{install.ManagedByLabel: install.ManagedByValue})).To(Succeed())
+				g.Expect(meta.LenList(list)).To(BeZero(), "%T", list)
+			}
+		}).WithTimeout(timeout).Should(Succeed())
+		var ns corev1.Namespace
+		Expect(env.Client.Get(ctx, client.ObjectKey{Name: testenv.IstioNamespace}, &ns)).To(Succeed())
+		Expect(ns.DeletionTimestamp).To(BeNil())
 	})
 
 	It("rolls every affected workload exactly once per compatibilityMode toggle, on a row whose compatibility mode is regular", func(ctx context.Context) {
@@ -656,6 +738,47 @@ var _ = Describe("Istio operator", Ordered, func() {
 		Consistently(func() []int64 { return generations(ctx) }).WithTimeout(3 * time.Second).
 			Should(Equal([]int64{before[0] + 2, before[1], before[2] + 2, before[3] + 2, before[4] + 2}))
 	})
+
+	It("elects itself leader with a lease in its own namespace, as deployed with --leader-elect", func(ctx context.Context) {
+		mgr.stop()
+		mgr = startManager("1.30.0", func(o *controllers.ManagerOptions) {
+			o.LeaderElection = true
+			// In a pod, controller-runtime reads its namespace from the
+			// ServiceAccount's mount; here it is given.
+			o.LeaderElectionNS = operator.Namespace
+		})
+		Eventually(mgr.elected).WithTimeout(timeout).Should(BeClosed())
+		var lease coordinationv1.Lease
+		Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: operator.Namespace, Name: "istio-module.operator.kyma-project.io"}, &lease)).To(Succeed())
+		Expect(lease.Spec.HolderIdentity).NotTo(BeNil())
+		Expect(*lease.Spec.HolderIdentity).NotTo(BeEmpty())
+		Eventually(func(g Gomega) {
+			var events corev1.EventList
+			g.Expect(env.Client.List(ctx, &events, client.InNamespace(operator.Namespace))).To(Succeed())
+			var reasons []string
+			for _, e := range events.Items {
+				if e.InvolvedObject.Kind == "Lease" && e.InvolvedObject.Name == lease.Name {
+					reasons = append(reasons, e.Reason)
+				}
+			}
+			g.Expect(reasons).To(ContainElement("LeaderElection"))
+		}).Should(Succeed())
+	})
 })
 
 func finalizers(o metav1.Object) []string { return o.GetFinalizers() }
+
+// eventReasons are the reasons of the Events regarding an object in the
+// apps namespace.
+func eventReasons(ctx context.Context, kind, name string) []string {
+	GinkgoHelper()
+	var events eventsv1.EventList
+	Expect(env.Client.List(ctx, &events, client.InNamespace(appNamespace))).To(Succeed())
+	var reasons []string
+	for _, e := range events.Items {
+		if e.Regarding.Kind == kind && e.Regarding.Name == name {
+			reasons = append(reasons, e.Reason)
+		}
+	}
+	return reasons
+}

@@ -17,6 +17,7 @@ import (
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/istio-module/operator/api/v1alpha2"
@@ -49,6 +50,10 @@ type ManagerOptions struct {
 	// the charts' Istio either way.
 	Release *sidecarmode.Release
 	Charts  *install.Charts
+	// InsecureMetrics serves metrics over plain HTTP to anyone who can reach
+	// the port; the zero value serves HTTPS behind the API server's
+	// authentication and authorization.
+	InsecureMetrics bool
 	// SkipNameValidation lets one process build several managers (tests);
 	// controller-runtime otherwise refuses a second controller named "istio".
 	SkipNameValidation bool
@@ -56,7 +61,8 @@ type ManagerOptions struct {
 
 // BindFlags registers the options' flags with their defaults.
 func (o *ManagerOptions) BindFlags(fs *flag.FlagSet) {
-	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; \"0\" turns it off.")
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8443", "Address of the Prometheus metrics endpoint; \"0\" turns it off.")
+	fs.BoolVar(&o.InsecureMetrics, "metrics-insecure", false, "Serve metrics over plain HTTP without authentication; by default they are served over HTTPS to callers the API server authenticates and allows to GET /metrics.")
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	fs.BoolVar(&o.LeaderElection, "leader-elect", false, "Elect a leader so only one replica acts (on in the deployed configuration).")
 	fs.StringVar(&o.LeaderElectionNS, "leader-election-namespace", "", "Namespace of the leader-election lease; empty means the operator's own namespace.")
@@ -98,7 +104,7 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (manager.Manager, *IstioReco
 	shutdown := o.ShutdownTimeout
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
+		Metrics:                 metricsOptions(o),
 		HealthProbeBindAddress:  o.ProbeAddr,
 		LeaderElection:          o.LeaderElection,
 		LeaderElectionID:        "istio-module.operator.kyma-project.io",
@@ -196,6 +202,20 @@ func (o ManagerOptions) releaseAndCharts() (sidecarmode.Release, *install.Charts
 			release.Module, release.Istio, charts.Istio, sidecarmode.ModuleVersion, release.Module)
 	}
 	return release, charts, nil
+}
+
+// metricsOptions serve metrics over HTTPS (a self-signed certificate) and let
+// through only requests whose bearer token the API server authenticates
+// (TokenReview) and allows to GET /metrics (SubjectAccessReview).
+func metricsOptions(o ManagerOptions) metricsserver.Options {
+	if o.InsecureMetrics {
+		return metricsserver.Options{BindAddress: o.MetricsAddr}
+	}
+	return metricsserver.Options{
+		BindAddress:    o.MetricsAddr,
+		SecureServing:  true,
+		FilterProvider: filters.WithAuthenticationAndAuthorization,
+	}
 }
 
 // RunManager runs the operator until ctx ends.

@@ -27,5 +27,12 @@ func TestEveryRenderedKindIsPrunable(t *testing.T) {
 	for _, obj := range objs {
 		gvk := obj.GroupVersionKind()
 		g.Expect(prunable).To(HaveKey(gvk.Group+"/"+gvk.Kind), "%s %s is rendered but never pruned", gvk, obj.GetName())
+		// Pruning lists namespaced kinds in the control-plane namespace only,
+		// and the operator's Role covers that namespace only.
+		if clusterScopedKinds[gvk.Kind] {
+			g.Expect(obj.GetNamespace()).To(BeEmpty(), "%s %s", gvk.Kind, obj.GetName())
+		} else {
+			g.Expect(obj.GetNamespace()).To(Equal(DefaultNamespace), "%s %s is rendered outside the control-plane namespace", gvk.Kind, obj.GetName())
+		}
 	}
 }

@@ -13,12 +13,14 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -350,6 +352,26 @@ var _ = Describe("Installer", Ordered, func() {
 		expectPods(ctx, "pinned", sidecarmode.LayoutRegular, d.IstioVersion)
 	})
 
+	It("prunes nothing a controller made from its objects: its Services' EndpointSlices, which carry their labels, stay", func(ctx context.Context) {
+		var slices discoveryv1.EndpointSliceList
+		Eventually(func(g Gomega) {
+			g.Expect(env.Client.List(ctx, &slices, client.InNamespace("istio-system"),
+				client.MatchingLabels{install.ManagedByLabel: install.ManagedByValue})).To(Succeed())
+			g.Expect(slices.Items).NotTo(BeEmpty())
+		}).WithTimeout(timeout).Should(Succeed())
+		before := map[string]types.UID{}
+		for _, sl := range slices.Items {
+			before[sl.Name] = sl.UID
+		}
+		installer.Forget()
+		installReady(ctx, minimal, thisBuild())
+		for name, uid := range before {
+			var sl discoveryv1.EndpointSlice
+			Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: "istio-system", Name: name}, &sl)).To(Succeed())
+			Expect(sl.UID).To(Equal(uid), "EndpointSlice %s was deleted and recreated", name)
+		}
+	})
+
 	It("flips ENABLE_NATIVE_SIDECARS with compatibilityMode on a row whose compatibility mode is regular", func(ctx context.Context) {
 		compat := v1alpha2.IstioSpec{CompatibilityMode: true}
 		installReady(ctx, compat, decideFor(toggleRow, true))
@@ -455,6 +477,10 @@ var _ = Describe("Installer", Ordered, func() {
 		Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(userNetworkPolicy()), &networkingv1.NetworkPolicy{})).To(Succeed())
 		Eventually(func() bool {
 			return apierrors.IsNotFound(env.Client.Get(ctx, client.ObjectKey{Name: "virtualservices.networking.istio.io"}, &apiextensionsv1.CustomResourceDefinition{}))
+		}).WithTimeout(timeout).Should(BeTrue())
+		// The installer created the namespace in this suite, so it goes too.
+		Eventually(func() bool {
+			return apierrors.IsNotFound(env.Client.Get(ctx, client.ObjectKey{Name: "istio-system"}, &corev1.Namespace{}))
 		}).WithTimeout(timeout).Should(BeTrue())
 	})
 })

@@ -12,6 +12,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/klog/v2"
@@ -129,7 +130,21 @@ func (i *Installer) Forget() {
 	i.mu.Unlock()
 }
 
+// ensureNamespace creates the control-plane namespace with ManagedByLabel
+// unless it exists. A namespace that exists is left as it is: it was made by
+// someone else (the operator's deployment creates it to hold the operator's
+// Role there), and without the label Uninstall leaves it, and what else it
+// holds, in place.
 func (i *Installer) ensureNamespace(ctx context.Context) error {
+	err := i.client.Get(ctx, client.ObjectKey{Name: i.opts.Namespace}, &metav1.PartialObjectMetadata{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+	})
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("get namespace %s: %w", i.opts.Namespace, err)
+	}
 	ns := &unstructured.Unstructured{}
 	ns.SetAPIVersion("v1")
 	ns.SetKind("Namespace")
@@ -198,23 +213,64 @@ func (i *Installer) prune(ctx context.Context, keep []*unstructured.Unstructured
 	return pruned, nil
 }
 
+// clusterScopedKinds are the prunable kinds without a namespace.
+var clusterScopedKinds = map[string]bool{
+	"CustomResourceDefinition":         true,
+	"ClusterRole":                      true,
+	"ClusterRoleBinding":               true,
+	"MutatingWebhookConfiguration":     true,
+	"ValidatingWebhookConfiguration":   true,
+	"ValidatingAdmissionPolicy":        true,
+	"ValidatingAdmissionPolicyBinding": true,
+}
+
 // listManaged lists the objects of one kind that carry the managed-by label.
-// A kind the API server does not serve has none.
+// A kind the API server does not serve has none. Namespaced kinds are
+// listed in the namespaces the installer applies them to (managedNamespaces):
+// the operator's rights to them end there.
 func (i *Installer) listManaged(ctx context.Context, gvk schema.GroupVersionKind) ([]*unstructured.Unstructured, error) {
-	list := &unstructured.UnstructuredList{}
-	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-	if err := i.client.List(ctx, list, client.MatchingLabels{ManagedByLabel: ManagedByValue}); err != nil {
-		if meta.IsNoMatchError(err) || apierrors.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("list %s: %w", gvk.Kind, err)
+	namespaces := []string{""}
+	if !clusterScopedKinds[gvk.Kind] {
+		namespaces = i.managedNamespaces(gvk)
 	}
-	out := make([]*unstructured.Unstructured, len(list.Items))
-	for n := range list.Items {
-		out[n] = &list.Items[n]
-		out[n].SetGroupVersionKind(gvk)
+	var out []*unstructured.Unstructured
+	for _, ns := range namespaces {
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+		opts := []client.ListOption{client.MatchingLabels{ManagedByLabel: ManagedByValue}}
+		if ns != "" {
+			opts = append(opts, client.InNamespace(ns))
+		}
+		if err := i.client.List(ctx, list, opts...); err != nil {
+			if meta.IsNoMatchError(err) || apierrors.IsNotFound(err) {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("list %s: %w", gvk.Kind, err)
+		}
+		for n := range list.Items {
+			// A controller copies labels onto what it makes: the EndpointSlice
+			// controller gives each Service's slices the Service's labels. Such
+			// objects were never applied here, go with their owner, and are not
+			// the installer's to delete (the controller would recreate them).
+			if metav1.GetControllerOfNoCopy(&list.Items[n]) != nil {
+				continue
+			}
+			obj := &list.Items[n]
+			obj.SetGroupVersionKind(gvk)
+			out = append(out, obj)
+		}
 	}
 	return out, nil
+}
+
+// managedNamespaces are where the installer puts objects of a namespaced
+// kind: the control-plane namespace, where the charts put everything, and
+// for NetworkPolicies also kyma-system (one of Kyma's policies is there).
+func (i *Installer) managedNamespaces(gvk schema.GroupVersionKind) []string {
+	if gvk.Group == "networking.k8s.io" && gvk.Kind == "NetworkPolicy" && i.opts.Namespace != KymaSystemNamespace {
+		return []string{i.opts.Namespace, KymaSystemNamespace}
+	}
+	return []string{i.opts.Namespace}
 }
 
 func objectKey(obj *unstructured.Unstructured) string {

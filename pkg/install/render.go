@@ -18,6 +18,13 @@ const (
 	ManagedByValue = "istio-module"
 )
 
+// Render returns the objects Install applies for spec and d, labeled as
+// Install labels them. The operator's RBAC is checked against them: every
+// name in its role must be one of these.
+func Render(spec v1alpha2.IstioSpec, d sidecarmode.Decision, opts Options) ([]*unstructured.Unstructured, error) {
+	return renderAll(spec, d, opts)
+}
+
 // renderAll renders every chart release of the CR spec and the decision, in
 // the order base, istiod, istio-cni, ingress gateway, egress gateway, each in
 // its chart's stable object order, and labels every object with

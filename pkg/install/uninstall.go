@@ -60,8 +60,9 @@ type UninstallResult struct {
 }
 
 // Uninstall removes everything the installer applied, unless user-created
-// Istio resources remain (then a *DanglingResourcesError). It deletes and
-// returns; call it again until Done.
+// Istio resources remain (then a *DanglingResourcesError). The control-plane
+// namespace goes too if the installer created it (see ensureNamespace). It
+// deletes and returns; call it again until Done.
 func (i *Installer) Uninstall(ctx context.Context) (UninstallResult, error) {
 	var res UninstallResult
 	if err := i.checkUserResources(ctx); err != nil {

@@ -197,7 +197,7 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 	})
 
 	It("writes nothing when nothing is stale", func(ctx SpecContext) {
-		cc, events := newCountingClient(env.Client), &eventRecorder{}
+		cc, events := newCountingClient(operatorClient), &eventRecorder{}
 		r := restarter.New(cc, events, restarter.Options{Pods: pods, PageSize: 7})
 		for range 3 {
 			s, err := r.Run(ctx, old)
@@ -218,9 +218,9 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 		}
 		var oneByOne, listed *countingClient
 		Eventually(func(g Gomega) {
-			oneByOne = newCountingClient(env.Client)
+			oneByOne = newCountingClient(operatorClient)
 			want := plan(oneByOne, 1_000_000)
-			listed = newCountingClient(env.Client)
+			listed = newCountingClient(operatorClient)
 			// A continue token of the ReplicaSet listing expires: it starts over.
 			listed.expireContinueAt, listed.expireOnly = 1, &metav1.PartialObjectMetadataList{}
 			got := plan(listed, 1)
@@ -255,7 +255,7 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 		}
 
 		By("planning in a dry run: the same plan, nothing written")
-		dry := newCountingClient(env.Client)
+		dry := newCountingClient(operatorClient)
 		s, err := restarter.New(dry, &eventRecorder{}, restarter.Options{Pods: pods, DryRun: true}).Run(ctx, cur)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(s.StalePods).To(Equal(podsBefore))
@@ -265,7 +265,7 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 		Expect(s.OptedOut.Count).To(Equal(optedOutCount))
 		Expect(dry.Writes()).To(BeEmpty())
 
-		plan, err := restarter.New(env.Client, nil, restarter.Options{Pods: pods}).Plan(ctx, cur)
+		plan, err := restarter.New(operatorClient, nil, restarter.Options{Pods: pods}).Plan(ctx, cur)
 		Expect(err).NotTo(HaveOccurred())
 		entries := map[string]restarter.WorkloadPlan{}
 		for _, wp := range plan.Workloads {
@@ -316,7 +316,7 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 				mu.Unlock()
 			}
 		})
-		cc, events := newCountingClient(env.Client), &eventRecorder{}
+		cc, events := newCountingClient(operatorClient), &eventRecorder{}
 		r := restarter.New(cc, events, restarter.Options{Pods: pods})
 		last := runUntilSettled(ctx, r, cur, nil)
 		stopWatching()
@@ -370,14 +370,14 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 	})
 
 	It("survives a continue token that expires in the middle of the scan", func(ctx SpecContext) {
-		clean, err := restarter.New(env.Client, nil, restarter.Options{Pods: pods, PageSize: 4}).Plan(ctx, cur)
+		clean, err := restarter.New(operatorClient, nil, restarter.Options{Pods: pods, PageSize: 4}).Plan(ctx, cur)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(clean.PodsListed).To(BeNumerically(">", 3*4), "several pages")
 		Expect(clean.ListRestarts).To(BeZero())
 
 		By("listing the pods with podlist, as the operator does")
 		var continued, expired atomic.Int32
-		cfg := rest.CopyConfig(env.Config)
+		cfg := rest.CopyConfig(operator.Config)
 		cfg.Wrap(func(next http.RoundTripper) http.RoundTripper {
 			return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
 				if req.URL.Path == "/api/v1/pods" && req.URL.Query().Get("continue") != "" && continued.Add(1) == 3 {
@@ -389,13 +389,13 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 		})
 		expiring, err := podlist.NewForConfig(cfg)
 		Expect(err).NotTo(HaveOccurred())
-		got, err := restarter.New(env.Client, nil, restarter.Options{Pods: expiring, PageSize: 4}).Plan(ctx, cur)
+		got, err := restarter.New(operatorClient, nil, restarter.Options{Pods: expiring, PageSize: 4}).Plan(ctx, cur)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(expired.Load()).To(BeEquivalentTo(1))
 		expectSamePlanAfterOneRestart(got, clean)
 
 		By("listing the pods through the client")
-		cc := newCountingClient(env.Client)
+		cc := newCountingClient(operatorClient)
 		cc.expireContinueAt = 3
 		got, err = restarter.New(cc, nil, restarter.Options{PageSize: 4}).Plan(ctx, cur)
 		Expect(err).NotTo(HaveOccurred())
@@ -409,7 +409,7 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 
 		stopped, stop := context.WithCancel(ctx)
 		defer stop()
-		first := newCountingClient(env.Client)
+		first := newCountingClient(operatorClient)
 		first.afterPatch = func(n int) {
 			if n == 2 {
 				stop() // the operator dies right after its second patch
@@ -419,7 +419,7 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 		Expect(err).To(MatchError(context.Canceled))
 		Expect(first.Writes()).To(HaveLen(2))
 
-		second := newCountingClient(env.Client)
+		second := newCountingClient(operatorClient)
 		runUntilSettled(ctx, restarter.New(second, nil, restarter.Options{Pods: pods, MaxConcurrentRollouts: 10}), cur, nil)
 		for i := range 6 {
 			ref := fmt.Sprintf("Deployment stop/s%d", i)
@@ -441,7 +441,7 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 			}
 		})
 
-		cc := newCountingClient(env.Client)
+		cc := newCountingClient(operatorClient)
 		r := restarter.New(cc, nil, restarter.Options{Pods: pods, MaxConcurrentRollouts: limit})
 		s, err := r.Run(ctx, cur)
 		Expect(err).NotTo(HaveOccurred())
@@ -477,7 +477,7 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 		wrong := cur
 		wrong.DefaultType, wrong.EnableNativeSidecars = sidecarmode.Regular, "false"
 
-		cc, events := newCountingClient(env.Client), &eventRecorder{}
+		cc, events := newCountingClient(operatorClient), &eventRecorder{}
 		r := restarter.New(cc, events, restarter.Options{Pods: pods})
 		runs := 0
 		Eventually(func(g Gomega) {
@@ -506,7 +506,7 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 		Expect(cc.Writes()).To(HaveLen(3))
 		Expect(events.Count(restarter.EventNotConverging, "Deployment loop/web")).To(Equal(2), "once per restarter")
 
-		plan, err := restarter.New(env.Client, nil, restarter.Options{Pods: pods}).Plan(ctx, wrong)
+		plan, err := restarter.New(operatorClient, nil, restarter.Options{Pods: pods}).Plan(ctx, wrong)
 		Expect(err).NotTo(HaveOccurred())
 		for _, wp := range plan.Workloads {
 			if wp.Workload.Namespace == "loop" {
@@ -543,7 +543,7 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 		// every replacement.
 		newer := cur
 		newer.IstioVersion = "1.30.3"
-		cc, events := newCountingClient(env.Client), &eventRecorder{}
+		cc, events := newCountingClient(operatorClient), &eventRecorder{}
 		r := restarter.New(cc, events, restarter.Options{Pods: pods})
 		s, err := r.Run(ctx, newer)
 		Expect(err).NotTo(HaveOccurred())
@@ -556,7 +556,7 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 		}).WithTimeout(2 * time.Second).Should(Succeed())
 		Expect(cc.Count("patch", "StatefulSet guarded/db")).To(Equal(1))
 		Expect(events.Count(restarter.EventEvictionBlocked, "StatefulSet guarded/db")).To(Equal(1))
-		plan, err := restarter.New(env.Client, nil, restarter.Options{Pods: pods}).Plan(ctx, newer)
+		plan, err := restarter.New(operatorClient, nil, restarter.Options{Pods: pods}).Plan(ctx, newer)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(plan.Workloads).To(ContainElement(SatisfyAll(
 			HaveField("Workload.Name", "db"), HaveField("Action", restarter.ActionEvict), HaveField("RestartedFor", "1.30.3/native"))))

@@ -1,6 +1,7 @@
 package restarter_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/istio-module/operator/internal/testenv"
 	"github.com/istio-module/operator/pkg/install"
@@ -31,6 +33,11 @@ var (
 	installer *install.Installer
 	// pods lists pods as the operator does; specs pass it to the restarter.
 	pods *podlist.Lister
+	// operator is the deployed operator's ServiceAccount (config/default's
+	// RBAC), which every restarter in this suite runs as; operatorClient
+	// connects as it. env.Client stays admin for the specs' own setup.
+	operator       *testenv.OperatorIdentity
+	operatorClient client.Client
 )
 
 var _ = BeforeSuite(func() {
@@ -42,7 +49,11 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	istiod, err = env.StartIstiod()
 	Expect(err).NotTo(HaveOccurred())
-	pods, err = podlist.NewForConfig(env.Config)
+	operator, err = env.DeployOperatorRBAC(context.Background())
+	Expect(err).NotTo(HaveOccurred())
+	operatorClient, err = client.New(operator.Config, client.Options{Scheme: env.Scheme})
+	Expect(err).NotTo(HaveOccurred())
+	pods, err = podlist.NewForConfig(operator.Config)
 	Expect(err).NotTo(HaveOccurred())
 	installer = install.New(env.Client, install.Options{
 		KubeVersion:     testenv.KubeletVersion,
