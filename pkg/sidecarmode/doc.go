@@ -31,6 +31,12 @@
 //   - An istio-proxy init container without restartPolicy Always
 //     (LayoutInitNotSidecar) is not a working sidecar: it blocks the pod's
 //     start. Stale reports it as the wrong type whatever the expectation.
-//   - Gateways (the proxy is the pod's workload) and pods without a proxy are
-//     never stale.
+//   - The injection templates a pod asks for (inject.istio.io/templates)
+//     come first: grpc-agent and gateway put istio-proxy in spec.containers
+//     whatever the default, grpc-simple injects none, and a template the
+//     package does not know makes the expected type TypeUnknown, never a
+//     guess (see InjectionOf).
+//   - Gateways (the proxy is the pod's workload) are stale only by version,
+//     and only when the injector filled in their proxy (InjectedGateway).
+//     Pods without a proxy are never stale.
 package sidecarmode
