@@ -26,8 +26,11 @@ package controllers
 // +kubebuilder:rbac:groups=telemetry.istio.io,resources=telemetries,verbs=get;list
 //
 // Restarting stale proxies: read pods and their owners, patch the pod
-// template of rolling workloads, evict pods of the others.
-// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list
+// template of rolling workloads, evict pods of the others. Pods are created
+// only as server-side dry runs: before a restart the restarter asks the
+// injector what a new pod of the workload would get (RBAC cannot limit
+// create to dry runs; the restarter never sends another create).
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;create
 // +kubebuilder:rbac:groups="",resources=pods/eviction,verbs=create
 // +kubebuilder:rbac:groups="",resources=replicationcontrollers,verbs=get;list;patch
 // +kubebuilder:rbac:groups=apps,resources=statefulsets;replicasets,verbs=get;list;patch
