@@ -22,7 +22,9 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
+	"github.com/istio-module/operator/internal/testenv"
 	"github.com/istio-module/operator/pkg/podlist"
 	"github.com/istio-module/operator/pkg/restarter"
 	"github.com/istio-module/operator/pkg/sidecarmode"
@@ -670,6 +672,69 @@ var _ = Describe("Restarter in a cluster with istiod injecting", Ordered, func()
 		Expect(unique).To(HaveLen(2))
 		// Asked once, before the first eviction; not again per pod.
 		Expect(cc.DryRuns()).To(HaveLen(1))
+	})
+
+	It("never restarts workloads of the grpc-agent template or of a custom template: the model does not guess, the injector answers", func(ctx SpecContext) {
+		for _, ns := range []string{"mixed", "stop", "pace", "loop", "refused", "guarded"} {
+			setNamespaceOptOut(ctx, ns, true)
+		}
+		// A custom template in the injector's configuration, as a user adds
+		// one (sidecarInjectorWebhook.templates): istiod reads the ConfigMap
+		// as it changes.
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: testenv.IstioNamespace, Name: "istio-sidecar-injector"}}
+		Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(cm), cm)).To(Succeed())
+		original := cm.Data["config"]
+		var config map[string]any
+		Expect(yaml.Unmarshal([]byte(original), &config)).To(Succeed())
+		config["templates"].(map[string]any)["custom"] = "spec:\n  containers:\n  - name: istio-proxy\n" +
+			"    image: \"{{ .ProxyImage }}\"\n    args: [proxy, sidecar]\n"
+		b, err := yaml.Marshal(config)
+		Expect(err).NotTo(HaveOccurred())
+		cm.Data["config"] = string(b)
+		Expect(env.Client.Update(ctx, cm)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) {
+			Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(cm), cm)).To(Succeed())
+			cm.Data["config"] = original
+			Expect(env.Client.Update(ctx, cm)).To(Succeed())
+		})
+
+		createNamespace(ctx, "tmpl", nil)
+		Expect(env.Client.Create(ctx, deployment("tmpl", "agent", 1, map[string]string{sidecarmode.AnnotationInjectTemplates: sidecarmode.TemplateGRPCAgent}))).To(Succeed())
+		Expect(env.Client.Create(ctx, deployment("tmpl", "custom", 1, map[string]string{sidecarmode.AnnotationInjectTemplates: "custom"}))).To(Succeed())
+		// Until istiod has read the new template, the custom pod is refused;
+		// its ReplicaSet retries.
+		expectPods(ctx, "tmpl", "agent", 1, cur)
+		expectPods(ctx, "tmpl", "custom", 1, cur)
+		for _, app := range []string{"agent", "custom"} {
+			p := livePods(ctx, Default, "tmpl", app)[0]
+			Expect(sidecarmode.Inspect(p.ObjectMeta, p.Spec).Layout).To(Equal(sidecarmode.LayoutRegular), app)
+		}
+		Expect(sidecarmode.ExpectedType(map[string]string{sidecarmode.AnnotationInjectTemplates: "custom"}, cur)).
+			To(Equal(sidecarmode.TypeUnknown))
+
+		By("under the target istiod injects, nothing of theirs is stale")
+		cc, events := newCountingClient(env.Client), &eventRecorder{}
+		r := restarter.New(cc, events, restarter.Options{Pods: pods})
+		plan, err := r.Plan(ctx, cur)
+		Expect(err).NotTo(HaveOccurred())
+		for _, wp := range plan.Workloads {
+			Expect(wp.Workload.Namespace).NotTo(Equal("tmpl"), "%s: %s", wp.Workload, wp.Why)
+		}
+
+		By("under a target istiod does not inject, the injector vetoes both restarts")
+		newer := cur
+		newer.IstioVersion = "1.30.3"
+		Consistently(func(g Gomega) {
+			s, err := r.Run(ctx, newer)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(s.SameProxy.Names).To(ConsistOf("Deployment tmpl/agent", "Deployment tmpl/custom"))
+			g.Expect(s.Restarted.Count).To(BeZero())
+			g.Expect(s.NotConverging.Count).To(BeZero())
+		}).WithTimeout(3 * time.Second).Should(Succeed())
+		Expect(cc.Writes()).To(BeEmpty())
+		Expect(cc.DryRuns()).To(HaveLen(2))
+		Expect(events.Note(restarter.EventRestartSkipped, "Deployment tmpl/custom")).
+			To(ContainSubstring("the injector gives a new pod the same proxy (regular 1.30.2)"))
 	})
 })
 
