@@ -364,6 +364,20 @@ func TestAdvise(t *testing.T) {
 			wantNow: sidecarmode.Regular, wantAfter: sidecarmode.Regular,
 			want: []string{"opt-out-review/now//" + pinned},
 		},
+		// a manifest that declares istio-proxy only to customise the injected one
+		{
+			name: "customisation (image auto) in a Job template, native target: what the injector makes of it", kind: "Job", d: native,
+			pod:       template(nil, nil, app(quitCall), corev1.Container{Name: "istio-proxy", Image: "auto"}),
+			wantAfter: sidecarmode.Native,
+			want:      []string{"quitquitquit/after-switch/app/args[0]=" + quitCall},
+		},
+		{
+			name: "customisation in a Job template, regular target: a regular sidecar to come, not one running", kind: "Job", d: regular,
+			pod:       template(nil, nil, app(quitCall), corev1.Container{Name: "istio-proxy", Image: "auto"}),
+			wantAfter: sidecarmode.Regular,
+			want:      []string{"job-regular-sidecar/after-switch//target=1.27.1/regular"},
+		},
+
 		// after-switch for pinned workloads: the pin and its workarounds go together
 		{
 			name: "pinned Job pod calling quitquitquit, native target: the workaround goes with the pin", kind: "Job", d: native,
