@@ -293,6 +293,11 @@ type requestCounter struct {
 func (rc *requestCounter) wrap(next http.RoundTripper) http.RoundTripper {
 	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
 		key, isWrite, podsList := describeRequest(req.Method, req.URL.Path, req.URL.Query().Get("watch") == "true")
+		if req.URL.Query().Get("dryRun") != "" {
+			// The restarter's injector dry runs persist nothing: counted by
+			// key ("DRYRUN POST pods"), not as writes.
+			key, isWrite = "DRYRUN "+key, false
+		}
 		rc.mu.Lock()
 		rc.requests[key]++
 		if isWrite {

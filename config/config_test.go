@@ -89,7 +89,7 @@ func TestDefaultRendersObjectsTheAPIServerAccepts(t *testing.T) {
 	for _, o := range objs {
 		kinds[o.GetKind()]++
 		switch o.GetKind() {
-		case "Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding":
+		case "Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding":
 			g.Expect(o.GetNamespace()).To(BeEmpty())
 		case "Role", "RoleBinding":
 			g.Expect(o.GetNamespace()).To(BeElementOf("kyma-system", install.DefaultNamespace), "%s %s", o.GetKind(), o.GetName())
@@ -99,9 +99,10 @@ func TestDefaultRendersObjectsTheAPIServerAccepts(t *testing.T) {
 	}
 	g.Expect(kinds).To(HaveKeyWithValue("CustomResourceDefinition", 1))
 	g.Expect(kinds).To(HaveKeyWithValue("Deployment", 1))
-	g.Expect(kinds).To(HaveKeyWithValue("ClusterRole", 2)) // the operator's, metrics-reader
-	g.Expect(kinds).To(HaveKeyWithValue("Role", 3))        // leader election, network policies in kyma-system, Istio's namespace
-	g.Expect(kinds).To(HaveKeyWithValue("Namespace", 2))   // kyma-system, istio-system
+	g.Expect(kinds).To(HaveKeyWithValue("ClusterRole", 2))               // the operator's, metrics-reader
+	g.Expect(kinds).To(HaveKeyWithValue("Role", 3))                      // leader election, network policies in kyma-system, Istio's namespace
+	g.Expect(kinds).To(HaveKeyWithValue("Namespace", 2))                 // kyma-system, istio-system
+	g.Expect(kinds).To(HaveKeyWithValue("ValidatingAdmissionPolicy", 1)) // pod creates only as dry runs
 
 	env, err := testenv.StartAPI()
 	g.Expect(err).NotTo(HaveOccurred())

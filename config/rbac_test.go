@@ -5,11 +5,15 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/istio-module/operator/api/v1alpha2"
@@ -99,7 +103,6 @@ func TestOperatorCannot(t *testing.T) {
 		{Verb: "create", Group: "apps", Resource: "deployments", Namespace: "default"},
 		{Verb: "create", Group: "apps", Resource: "deployments", Name: install.IstiodName, Namespace: "kube-system"},
 		{Verb: "create", Group: "apps", Resource: "daemonsets", Namespace: "kube-system"},
-		{Verb: "create", Resource: "pods", Namespace: "default"},
 		{Verb: "create", Resource: "configmaps", Namespace: "default"},
 		{Verb: "create", Resource: "services", Namespace: "default"},
 		{Verb: "get", Resource: "services", Name: "web", Namespace: "default"},
@@ -250,4 +253,27 @@ func resourceOf(t *testing.T, kind string) string {
 		t.Fatalf("Istio's charts render a %s: add its resource here, and its rights to the operator's RBAC", kind)
 	}
 	return r
+}
+
+// The operator may create pods, which RBAC cannot limit to dry runs; the
+// admission policy of config/admission refuses it every create that is not
+// one, while the dry runs the restarter sends to ask the injector pass.
+func TestOperatorCreatesPodsOnlyAsDryRuns(t *testing.T) {
+	a := startWithOperatorRBAC(t)
+	g := NewWithT(t)
+	ctx := context.Background()
+	c, err := client.New(a.id.Config, client.Options{})
+	g.Expect(err).NotTo(HaveOccurred())
+	newPod := func() *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "default", GenerateName: "probe-"},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "nginx"}}},
+		}
+	}
+	// The policy takes a moment to be enforced after it is created.
+	g.Eventually(func() error { return c.Create(ctx, newPod()) }).WithTimeout(time.Minute).
+		Should(MatchError(ContainSubstring("creates pods only as server-side dry runs")))
+	g.Expect(c.Create(ctx, newPod(), client.DryRunAll)).To(Succeed())
+	// Others are not held to it.
+	g.Expect(a.env.Client.Create(ctx, newPod())).To(Succeed())
 }

@@ -37,7 +37,12 @@ package controllers
 // count those with proxies), read their owners and the namespaces'
 // opt-out annotation, patch the pod template of rolling workloads, evict
 // pods of the others, and say so by Event.
-// +kubebuilder:rbac:groups="",resources=pods,verbs=list
+//
+// Pods are created only as server-side dry runs: before a restart the
+// restarter asks the injector what a new pod of the workload would get.
+// RBAC cannot limit create to dry runs; config/rbac's
+// ValidatingAdmissionPolicy refuses any other pod create of the operator.
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list;create
 // +kubebuilder:rbac:groups="",resources=pods/eviction,verbs=create
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list
 // +kubebuilder:rbac:groups="",resources=replicationcontrollers,verbs=get;patch

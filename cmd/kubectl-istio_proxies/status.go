@@ -38,8 +38,15 @@ kubelet gate from the Nodes unless --min-kubelet-version is given.
 The connection is kubectl's: --kubeconfig, else $KUBECONFIG, else
 ~/.kube/config; --context, else the current context.
 
+For the workloads the operator would restart now, status asks the injector
+what a new pod would get, as the operator does right before a restart: a
+server-side dry-run create of a pod from the workload's template (nothing is
+created; it needs create on pods). INJECTOR shows the answer; a workload
+whose stale pods already have it is reported as SameProxy, since a restart
+would change nothing. --ask-injector=false skips the dry runs.
+
 Usage:
-  kubectl istio-proxies status [-n NAMESPACE | -A] [target flags] [-o table|json]
+  kubectl istio-proxies status [-n NAMESPACE | -A] [target flags] [--ask-injector=false] [-o table|json]
 
 Examples:
   kubectl istio-proxies status
@@ -72,6 +79,12 @@ type statusRow struct {
 	Stale        bool     `json:"stale"`
 	StalePods    int      `json:"stalePods"`
 	Reasons      []string `json:"reasons"`
+	// Injector is what the injector gives a new pod of the workload
+	// ("native 1.30.2"), asked by a server-side dry run as the restarter
+	// asks it right before a restart; only for workloads the restarter
+	// would restart now, and only with --ask-injector. "error: ..." when
+	// the dry run failed.
+	Injector string `json:"injector,omitempty"`
 	// Action is the restarter's (restarter.Action), or None or Unknown.
 	Action string `json:"action"`
 	Why    string `json:"why"`
@@ -93,9 +106,10 @@ type statusAgg struct {
 
 func runStatus(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	var (
-		conn   connFlags
-		tf     targetFlags
-		output string
+		conn        connFlags
+		tf          targetFlags
+		output      string
+		askInjector bool
 	)
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -103,6 +117,9 @@ func runStatus(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	tf.register(fs)
 	fs.StringVar(&output, "o", "table", "output format: table or json")
 	fs.StringVar(&output, "output", "table", "same as -o")
+	fs.BoolVar(&askInjector, "ask-injector", true, "for the workloads the operator would restart now, ask the injector by a "+
+		"server-side dry-run pod create what a new pod would get, as the operator does before a restart "+
+		"(needs create on pods; nothing is created)")
 	if code, done := parseFlags(fs, args, fmt.Sprintf(statusUsage, controlPlaneNamespace, sidecarmode.ModuleVersion), stdout, stderr); done {
 		return code
 	}
@@ -131,7 +148,7 @@ func runStatus(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	report, planErr, err := statusOf(ctx, c, pods, conn, tg)
+	report, planErr, err := statusOf(ctx, c, pods, conn, tg, askInjector)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -152,7 +169,12 @@ func runStatus(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 // statusOf scans the pods, asks the restarter for its dry-run plan and joins
 // the two. planErr is set when the plan could not be made, or only in part
 // (the report is still complete for what could be read).
-func statusOf(ctx context.Context, c client.Client, pods *podlist.Lister, conn connFlags, tg target) (report statusReport, planErr, err error) {
+//
+// With askInjector, every workload the plan would restart now is asked
+// about as the operator's restarter asks before a restart (a dry-run pod
+// create): its row shows the answer, and the action and reason Run would
+// give it (SameProxy when a restart would change nothing).
+func statusOf(ctx context.Context, c client.Client, pods *podlist.Lister, conn connFlags, tg target, askInjector bool) (report statusReport, planErr, err error) {
 	d := tg.Decision
 	aggs := map[workloadKey]*statusAgg{}
 	own := newOwners(c)
@@ -180,9 +202,9 @@ func statusOf(ctx context.Context, c client.Client, pods *podlist.Lister, conn c
 		}
 		if p.Layout == sidecarmode.LayoutGateway {
 			a.gateway = true
-			return nil
+		} else {
+			a.expected[string(sidecarmode.ExpectedType(pod.Annotations, d))] = true
 		}
-		a.expected[string(sidecarmode.ExpectedType(pod.Annotations, d))] = true
 		reasons := sidecarmode.StaleProxy(p, pod.Annotations, d)
 		if len(reasons) > 0 {
 			a.stale++
@@ -196,13 +218,26 @@ func statusOf(ctx context.Context, c client.Client, pods *podlist.Lister, conn c
 		return statusReport{}, nil, err
 	}
 
-	plan, planErr := restarter.New(c, nil, restarter.Options{DryRun: true, Pods: pods}).Plan(ctx, d)
+	r := restarter.New(c, nil, restarter.Options{DryRun: true, Pods: pods})
+	plan, planErr := r.Plan(ctx, d)
 	planned := map[workloadKey]restarter.WorkloadPlan{}
+	answers := map[workloadKey]string{}
 	if plan != nil {
 		for _, wp := range plan.Workloads {
 			k := workloadKey{Kind: wp.Workload.Kind, Namespace: wp.Workload.Namespace, Name: wp.Workload.Name}
 			if conn.namespace != "" && k.Namespace != conn.namespace {
 				continue
+			}
+			if askInjector && restarter.WillAsk(wp, plan.Target) {
+				answer, err := r.AskInjector(ctx, wp.Workload, plan.Target)
+				if err != nil {
+					answers[k] = "error: " + err.Error()
+					wp.Action = restarter.ActionPending
+					wp.Why = fmt.Sprintf("not restarted now, because the injector could not be asked what a new pod would get: %v", err)
+				} else {
+					answers[k] = restarter.ProxyPhrase(answer)
+					wp.Action, wp.Why = restarter.JudgeAnswer(wp, answer)
+				}
 			}
 			planned[k] = wp
 		}
@@ -220,11 +255,12 @@ func statusOf(ctx context.Context, c client.Client, pods *podlist.Lister, conn c
 		delete(planned, k)
 		switch {
 		case ok:
-			row.Action, row.Why = string(wp.Action), wp.Why
+			row.Action, row.Why, row.Injector = string(wp.Action), wp.Why, answers[k]
 		case plan == nil:
 			row.Action = actionUnknown
 		case a.gateway && a.stale == 0 && len(a.expected) == 0:
-			row.Action, row.Why = actionNone, "gateway: its proxy is the workload, not a sidecar; the restarter leaves gateways alone"
+			row.Action, row.Why = actionNone, "gateway: its proxy is the workload, not a sidecar; only a gateway whose "+
+				"proxy the injector filled in is checked, for its version"
 		case a.stale > 0:
 			// The plan's own scan saw no stale pod: the pods changed in between.
 			row.Action, row.Why = actionNone, "not in the restarter's plan (its pods changed during the scan?)"
@@ -240,7 +276,7 @@ func statusOf(ctx context.Context, c client.Client, pods *podlist.Lister, conn c
 			Kind: k.Kind, Namespace: k.Namespace, Name: k.Name,
 			Pods: wp.StalePods, Layouts: layoutStrings(wp.Layouts), Versions: nonNil(wp.ProxyVersions),
 			Stale: wp.StalePods > 0, StalePods: wp.StalePods, Reasons: nonNil(wp.Reasons),
-			Action: string(wp.Action), Why: wp.Why,
+			Injector: answers[k], Action: string(wp.Action), Why: wp.Why,
 		})
 	}
 	sort.Slice(rows, func(i, j int) bool {
@@ -282,15 +318,20 @@ func writeStatusTable(w io.Writer, r statusReport) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
-	fmt.Fprintln(tw, "KIND\tNAMESPACE\tNAME\tPODS\tLAYOUT\tVERSION\tEXPECTED\tSTALE\tACTION\tWHY")
+	fmt.Fprintln(tw, "KIND\tNAMESPACE\tNAME\tPODS\tLAYOUT\tVERSION\tEXPECTED\tSTALE\tINJECTOR\tACTION\tWHY")
 	for _, row := range r.Workloads {
 		stale := "no"
 		if row.Stale {
 			stale = fmt.Sprintf("%d/%d", row.StalePods, row.Pods)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n",
+		injector := row.Injector
+		if strings.HasPrefix(injector, "error: ") {
+			// The error is in WHY; the column stays short.
+			injector = "error"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			row.Kind, row.Namespace, row.Name, row.Pods, cell(strings.Join(row.Layouts, ",")),
-			cell(strings.Join(row.Versions, ",")), cell(row.ExpectedType), stale, row.Action, cell(row.Why))
+			cell(strings.Join(row.Versions, ",")), cell(row.ExpectedType), stale, cell(injector), row.Action, cell(row.Why))
 	}
 	return tw.Flush()
 }

@@ -111,17 +111,19 @@ var _ = Describe("status", func() {
 		Expect(lines).To(HaveLen(9), stdout)
 		Expect(lines[0]).To(Equal("Target: Module " + sidecarmode.ModuleVersion + " installs Istio 1.30.2 with native sidecars by default (1.30.2/native)"))
 		Expect(lines[1]).To(BeEmpty())
-		Expect(lines[2]).To(MatchRegexp(`^KIND\s+NAMESPACE\s+NAME\s+PODS\s+LAYOUT\s+VERSION\s+EXPECTED\s+STALE\s+ACTION\s+WHY$`))
-		fresh := `1\s+native\s+1\.30\.2\s+native\s+no\s+None\s+the proxy matches the target$`
+		Expect(lines[2]).To(MatchRegexp(`^KIND\s+NAMESPACE\s+NAME\s+PODS\s+LAYOUT\s+VERSION\s+EXPECTED\s+STALE\s+INJECTOR\s+ACTION\s+WHY$`))
+		fresh := `1\s+native\s+1\.30\.2\s+native\s+no\s+-\s+None\s+the proxy matches the target$`
 		stale := `1\s+regular\s+1\.29\.2\s+native\s+1/1\s+`
 		reasons := regexp.QuoteMeta("1 stale pod (" + wrongVersion + "; " + wrongType + ")")
 		Expect(lines[3]).To(MatchRegexp(`^Deployment\s+apps\s+fresh-app\s+` + fresh))
-		Expect(lines[4]).To(MatchRegexp(`^Deployment\s+apps\s+stale-app\s+` + stale + `RolloutRestart\s+` + reasons +
+		// The injector was asked, as the operator asks before a restart: a
+		// new pod would get another proxy, so the restart goes ahead.
+		Expect(lines[4]).To(MatchRegexp(`^Deployment\s+apps\s+stale-app\s+` + stale + `native 1\.30\.2\s+RolloutRestart\s+` + reasons +
 			`; roll it out by setting the pod-template annotation istio-module.kyma-project.io/restarted-for=1.30.2/native$`))
 		Expect(lines[5]).To(MatchRegexp(`^Job\s+apps\s+fresh-job\s+` + fresh))
-		Expect(lines[6]).To(MatchRegexp(`^Job\s+apps\s+stale-job\s+` + stale + `Manual\s+manual restart required: ` + reasons + `; it is a Job`))
+		Expect(lines[6]).To(MatchRegexp(`^Job\s+apps\s+stale-job\s+` + stale + `-\s+Manual\s+manual restart required: ` + reasons + `; it is a Job`))
 		Expect(lines[7]).To(MatchRegexp(`^Pod\s+apps\s+fresh-pod\s+` + fresh))
-		Expect(lines[8]).To(MatchRegexp(`^Pod\s+apps\s+stale-pod\s+` + stale + `Manual\s+manual restart required: ` + reasons + `; it is a bare Pod`))
+		Expect(lines[8]).To(MatchRegexp(`^Pod\s+apps\s+stale-pod\s+` + stale + `-\s+Manual\s+manual restart required: ` + reasons + `; it is a bare Pod`))
 	})
 
 	It("says the same in JSON", func() {
@@ -154,7 +156,9 @@ var _ = Describe("status", func() {
 			Expect(s.Reasons).To(Equal([]string{wrongVersion, wrongType}))
 			if kind == "Deployment" {
 				Expect(s.Action).To(Equal("RolloutRestart"))
+				Expect(s.Injector).To(Equal("native 1.30.2"))
 			} else {
+				Expect(s.Injector).To(BeEmpty(), "only workloads about to be restarted are asked")
 				Expect(s.Action).To(Equal("Manual"))
 				Expect(s.Why).To(HavePrefix("manual restart required"))
 			}
@@ -189,9 +193,19 @@ var _ = Describe("status", func() {
 		Expect(fresh.ExpectedType).To(Equal("regular"))
 		Expect(fresh.Reasons).To(Equal([]string{"1.30.2, expected 1.27.1", "native, expected regular"}))
 		// Under this target most workloads of the cluster are stale: the
-		// pacing limit may keep this one waiting for a slot.
-		Expect(fresh.Action).To(BeElementOf("RolloutRestart", "Pending"))
-		Expect(fresh.Why).To(HavePrefix("1 stale pod (1.30.2, expected 1.27.1; native, expected regular); "))
+		// pacing limit may keep this one waiting for a slot. If it has one,
+		// the injector is asked and vetoes: istiod still injects what its
+		// pods have.
+		Expect(fresh.Action).To(BeElementOf("SameProxy", "Pending"))
+		if fresh.Action == "SameProxy" {
+			Expect(fresh.Injector).To(Equal("native 1.30.2"))
+			Expect(fresh.Why).To(ContainSubstring("the injector gives a new pod the same proxy (native 1.30.2)"))
+		}
+		Expect(fresh.Why).To(HavePrefix("1 stale pod (1.30.2, expected 1.27.1; native, expected regular)"))
+		// Without asking, the plan alone says what the model says.
+		noAsk := rowsByName(liveStatus("-n", statusNS, "--module-version", "1.22.0", "--ask-injector=false"))["Deployment/apps/fresh-app"]
+		Expect(noAsk.Action).To(BeElementOf("RolloutRestart", "Pending"))
+		Expect(noAsk.Injector).To(BeEmpty())
 
 		r = liveStatus("-n", statusNS, "--module-version", "1.22.0", "--compatibility-mode=false")
 		Expect(r.Target.CompatibilityMode).To(BeFalse())

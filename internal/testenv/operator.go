@@ -28,11 +28,13 @@ func (o *OperatorIdentity) UserName() string {
 	return "system:serviceaccount:" + o.Namespace + ":" + o.ServiceAccount
 }
 
-// rbacKinds are what DeployOperatorRBAC applies of config/default; the
+// rbacKinds are what DeployOperatorRBAC applies of config/default: the
+// identity, its RBAC and the admission policies that narrow it further; the
 // Deployment and its Service need an image, the CRD is installed already.
 var rbacKinds = map[string]bool{
 	"Namespace": true, "ServiceAccount": true,
 	"Role": true, "RoleBinding": true, "ClusterRole": true, "ClusterRoleBinding": true,
+	"ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true,
 }
 
 // BuildConfig renders a kustomization of this repository's config folder

@@ -126,6 +126,18 @@ func Advise(in Input) Result {
 	if r.After != r.Now {
 		r.Findings = append(r.Findings, c.check(r.After, WhenAfterSwitch)...)
 	}
+	if pinnedBack(in, r.After) {
+		// The pin alone keeps the pod on regular containers. Its workarounds
+		// for regular sidecars are unnecessary once the pin goes, so they
+		// are reported after-switch: the pin and the workaround are
+		// removed together, not the pin first and the workaround forgotten.
+		pc := checker{in: in, after: sidecarmode.Native, pinned: true}
+		for _, f := range pc.check(sidecarmode.Native, WhenAfterSwitch) {
+			if slices.Contains(pinWorkarounds, f.ID) {
+				r.Findings = append(r.Findings, f)
+			}
+		}
+	}
 	if in.Meta.Annotations[sidecarmode.AnnotationNativeSidecar] == "false" {
 		when := WhenNow
 		if r.Now == "" {
@@ -135,6 +147,22 @@ func Advise(in Input) Result {
 	}
 	sortFindings(r.Findings)
 	return r
+}
+
+// pinWorkarounds are the findings reported after-switch for a pod pinned
+// to regular containers: the workarounds a regular sidecar needed.
+var pinWorkarounds = []ID{IDQuitQuitQuit, IDUID1337, IDExcludeOutbound}
+
+// pinnedBack reports whether only the sidecar.istio.io/nativeSidecar: "false"
+// annotation keeps the pod on regular containers: the target's default is
+// native and no injection template fixes the type.
+func pinnedBack(in Input, after sidecarmode.ContainerType) bool {
+	if in.Meta.Annotations[sidecarmode.AnnotationNativeSidecar] != "false" || after != sidecarmode.Regular ||
+		in.Decision.DefaultType != sidecarmode.Native {
+		return false
+	}
+	inj := sidecarmode.InjectionOf(in.Meta.Annotations)
+	return inj.Known() && inj.Proxy && inj.Fixed == ""
 }
 
 // injectionDisabled reports whether the injector skips the pod.
@@ -157,6 +185,9 @@ func IsJob(in Input) bool {
 type checker struct {
 	in    Input
 	after sidecarmode.ContainerType
+	// pinned: the findings are about the pod once its pin to regular
+	// containers is removed (pinnedBack).
+	pinned bool
 }
 
 func (c checker) check(t sidecarmode.ContainerType, when When) []Finding {

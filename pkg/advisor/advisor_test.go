@@ -364,6 +364,57 @@ func TestAdvise(t *testing.T) {
 			wantNow: sidecarmode.Regular, wantAfter: sidecarmode.Regular,
 			want: []string{"opt-out-review/now//" + pinned},
 		},
+		// a manifest that declares istio-proxy only to customise the injected one
+		{
+			name: "customisation (image auto) in a Job template, native target: what the injector makes of it", kind: "Job", d: native,
+			pod:       template(nil, nil, app(quitCall), corev1.Container{Name: "istio-proxy", Image: "auto"}),
+			wantAfter: sidecarmode.Native,
+			want:      []string{"quitquitquit/after-switch/app/args[0]=" + quitCall},
+		},
+		{
+			name: "customisation in a Job template, regular target: a regular sidecar to come, not one running", kind: "Job", d: regular,
+			pod:       template(nil, nil, app(quitCall), corev1.Container{Name: "istio-proxy", Image: "auto"}),
+			wantAfter: sidecarmode.Regular,
+			want:      []string{"job-regular-sidecar/after-switch//target=1.27.1/regular"},
+		},
+
+		// after-switch for pinned workloads: the pin and its workarounds go together
+		{
+			name: "pinned Job pod calling quitquitquit, native target: the workaround goes with the pin", kind: "Job", d: native,
+			pod:     regularPod(pinnedAnn, false, nil, app(quitCall)),
+			wantNow: sidecarmode.Regular, wantAfter: sidecarmode.Regular,
+			want: []string{
+				"job-regular-sidecar/now/istio-proxy/" + regularNow,
+				"opt-out-review/now//" + pinned,
+				"quitquitquit/after-switch/app/args[0]=" + quitCall,
+			},
+		},
+		{
+			name: "pinned template with uid 1337 and exclusions, native target", kind: "Deployment", d: native,
+			pod:       template(merge(pinnedAnn, excludes), withInit1337, app()),
+			wantAfter: sidecarmode.Regular,
+			want: []string{
+				"uid-1337/after-switch/migrate/" + uid1337,
+				"exclude-outbound/after-switch//" + excludeIPs,
+				"exclude-outbound/after-switch//" + excludePort,
+				"opt-out-review/after-switch//" + pinned,
+			},
+		},
+		{
+			name: "pinned pod with a workaround, regular target: the pin changes nothing, the workaround stays", kind: "Job", d: regular,
+			pod:     regularPod(pinnedAnn, false, nil, app(quitCall)),
+			wantNow: sidecarmode.Regular, wantAfter: sidecarmode.Regular,
+			want: []string{
+				"job-regular-sidecar/now/istio-proxy/" + regularNow,
+				"opt-out-review/now//" + pinned,
+			},
+		},
+		{
+			name: "grpc-agent template with a pin: the template keeps it regular, not the pin", kind: "Deployment", d: native,
+			pod:       template(merge(pinnedAnn, map[string]string{sidecarmode.AnnotationInjectTemplates: "grpc-agent"}), withInit1337, app()),
+			wantAfter: sidecarmode.Regular,
+			want:      []string{"opt-out-review/after-switch//" + pinned},
+		},
 		{
 			name: "opt-out-review: \"False\" is not a pin", kind: "Deployment", d: native,
 			pod:       template(map[string]string{sidecarmode.AnnotationNativeSidecar: "False"}, nil, app()),
@@ -545,4 +596,14 @@ func TestIDsAreStable(t *testing.T) {
 		ids = append(ids, string(id))
 	}
 	g.Expect(ids).To(Equal([]string{"quitquitquit", "uid-1337", "exclude-outbound", "hold-ignored", "job-regular-sidecar", "opt-out-review"}))
+}
+
+func merge(ms ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, m := range ms {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
 }

@@ -50,4 +50,10 @@
 //     some other way.
 //   - opt-out-review (either): the pod template pins regular containers with
 //     sidecar.istio.io/nativeSidecar: "false".
+//
+// A pod kept on regular containers only by that pin (the target's default
+// is native and no injection template fixes the type) also gets its
+// quitquitquit, uid-1337 and exclude-outbound workarounds as after-switch
+// findings: they go when the pin goes, and the advice says to remove both
+// together.
 package advisor

@@ -233,6 +233,9 @@ func (c checker) optOutReview(when When) Finding {
 // to be kept.
 func (c checker) nativeAdvice(when When, fact, action string) string {
 	switch {
+	case c.pinned:
+		return sentence(`once the sidecar.istio.io/nativeSidecar: "false" pin is removed, istio-proxy is a native sidecar: `+fact) + " " +
+			sentence(action+` together with the pin, so the workload does not keep a workaround it no longer needs`)
 	case when == WhenAfterSwitch:
 		return sentence("after the switch istio-proxy is a native sidecar: "+fact) + " " +
 			sentence(action+" once the workload's pods run with native sidecars")

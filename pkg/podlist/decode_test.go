@@ -358,8 +358,8 @@ func expectPods(g Gomega, got, want []*corev1.Pod) {
 func TestInjectedPodsCoverTheTestdata(t *testing.T) {
 	g := NewWithT(t)
 	pods := InjectedPods(t)
-	// 8 profiles of 11 workloads each.
-	g.Expect(pods).To(HaveLen(88))
+	// 8 profiles of 16 workloads each.
+	g.Expect(pods).To(HaveLen(128))
 	var nativeSidecars, regularSidecars, owned int
 	for _, p := range pods {
 		for _, c := range p.Spec.InitContainers {

@@ -54,7 +54,10 @@ type outcome struct {
 	// pending replaces the entry's action with ActionPending and this reason
 	// (a conflict, a blocked eviction, a workload that went away).
 	pending string
-	err     error
+	// sameProxy replaces the entry's action with ActionSameProxy and this
+	// reason: the injector vetoed the restart (injector.go).
+	sameProxy string
+	err       error
 }
 
 // act carries out the plan's RolloutRestart and Evict entries and reports
@@ -70,6 +73,10 @@ func (r *Restarter) act(ctx context.Context, plan *Plan) ([]outcome, error) {
 			break
 		}
 		wp := &plan.Workloads[i]
+		if o, veto := r.checkInjector(ctx, plan.Target, wp); veto {
+			outcomes[i] = o
+			continue
+		}
 		switch wp.Action {
 		case ActionRolloutRestart:
 			outcomes[i] = r.rolloutRestart(ctx, plan.Target, wp)

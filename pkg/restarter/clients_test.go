@@ -33,6 +33,8 @@ type countingClient struct {
 
 	mu     sync.Mutex
 	writes []write
+	// dryRuns are server-side dry-run creates: not writes.
+	dryRuns []write
 
 	// expireContinueAt > 0 makes that List call with a continue token (1 is
 	// the first) fail with 410 Expired, once.
@@ -139,8 +141,25 @@ func (c *countingClient) List(ctx context.Context, list client.ObjectList, opts 
 }
 
 func (c *countingClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
+	co := (&client.CreateOptions{}).ApplyOptions(opts)
+	if len(co.DryRun) > 0 {
+		// A server-side dry run persists nothing: counted apart from writes.
+		err := c.Client.Create(ctx, obj, opts...)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.dryRuns = append(c.dryRuns, write{Verb: "dry-run create", Object: c.describe(obj)})
+		return err
+	}
 	c.record("create", obj)
 	return c.Client.Create(ctx, obj, opts...)
+}
+
+// DryRuns returns the server-side dry-run creates so far, each with the
+// object as the API server returned it (a generated name).
+func (c *countingClient) DryRuns() []write {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]write(nil), c.dryRuns...)
 }
 
 func (c *countingClient) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
@@ -261,4 +280,17 @@ func (r *eventRecorder) Count(reason, regarding string) int {
 		}
 	}
 	return n
+}
+
+// Note is the note of the last Event with this reason about this object.
+func (r *eventRecorder) Note(reason, regarding string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	note := ""
+	for _, e := range r.events {
+		if e.Reason == reason && e.Regarding == regarding {
+			note = e.Note
+		}
+	}
+	return note
 }

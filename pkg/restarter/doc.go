@@ -20,7 +20,8 @@
 //
 //   - Scanned: Running, not terminating pods outside the control-plane
 //     namespace with an istio-proxy (either layout) or the injector's status
-//     annotation; gateways are skipped. sidecarmode.StaleProxy decides
+//     annotation; gateways are skipped unless the injector filled in their
+//     proxy (sidecarmode.InjectedGateway), which are checked for version. sidecarmode.StaleProxy decides
 //     whether a pod is stale, and why.
 //   - One plan entry per workload: Pod -> ReplicaSet -> Deployment,
 //     StatefulSet, DaemonSet, Job -> CronJob, ReplicationController, any
@@ -55,6 +56,13 @@
 //     slot and, with stale pods left, is reported as not converging.
 //   - Opt-out: OptOutAnnotation "disabled" on a workload or its namespace;
 //     reported, never touched.
+//   - The injector has the last word (injector.go): right before a
+//     workload's restart, a server-side dry-run create of a pod from its
+//     template asks istiod's webhook what a new pod would get. If every
+//     stale pod already has that proxy (layout and version), the restart
+//     is not made (ActionSameProxy, remembered while the workload's
+//     generation stays); if the dry run fails, nothing is restarted and the
+//     workload is pending with the error.
 //
 // # Memory
 //

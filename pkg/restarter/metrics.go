@@ -44,7 +44,7 @@ func init() {
 
 // allActions are the values of the action label, so each is reset to 0
 // when absent from a plan.
-var allActions = []Action{ActionRolloutRestart, ActionEvict, ActionPending, ActionManual, ActionNotConverging, ActionOptedOut}
+var allActions = []Action{ActionRolloutRestart, ActionEvict, ActionPending, ActionManual, ActionNotConverging, ActionOptedOut, ActionSameProxy}
 
 // observeScan sets the gauges from a fresh plan.
 func observeScan(plan *Plan) {

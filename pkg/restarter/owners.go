@@ -57,7 +57,11 @@ type workload struct {
 	uid types.UID
 	// resourceVersion is the one read, the precondition of the marker patch.
 	resourceVersion string
-	mode            mode
+	// generation is the workload's metadata.generation: it changes with its
+	// spec (so with its pod template), which invalidates a remembered
+	// answer of the injector.
+	generation int64
+	mode       mode
 	// why explains modeManual and modeUnresolved.
 	why      string
 	optedOut bool
@@ -325,6 +329,7 @@ func optedOut(meta *metav1.ObjectMeta) bool {
 
 func describeDeployment(w *workload, d *appsv1.Deployment) {
 	w.resourceVersion = d.ResourceVersion
+	w.generation = d.Generation
 	w.optedOut = optedOut(&d.ObjectMeta)
 	w.marker = d.Spec.Template.Annotations[RestartAnnotation]
 	w.strategy = string(d.Spec.Strategy.Type)
@@ -339,6 +344,7 @@ func describeDeployment(w *workload, d *appsv1.Deployment) {
 
 func describeStatefulSet(w *workload, s *appsv1.StatefulSet) {
 	w.resourceVersion = s.ResourceVersion
+	w.generation = s.Generation
 	w.optedOut = optedOut(&s.ObjectMeta)
 	w.marker = s.Spec.Template.Annotations[RestartAnnotation]
 	w.strategy = string(s.Spec.UpdateStrategy.Type)
@@ -358,6 +364,7 @@ func describeStatefulSet(w *workload, s *appsv1.StatefulSet) {
 
 func describeDaemonSet(w *workload, ds *appsv1.DaemonSet) {
 	w.resourceVersion = ds.ResourceVersion
+	w.generation = ds.Generation
 	w.optedOut = optedOut(&ds.ObjectMeta)
 	w.marker = ds.Spec.Template.Annotations[RestartAnnotation]
 	w.strategy = string(ds.Spec.UpdateStrategy.Type)
@@ -373,6 +380,7 @@ func describeDaemonSet(w *workload, ds *appsv1.DaemonSet) {
 
 func describeReplicaSet(w *workload, rs *appsv1.ReplicaSet) {
 	w.resourceVersion = rs.ResourceVersion
+	w.generation = rs.Generation
 	w.optedOut = optedOut(&rs.ObjectMeta)
 	w.marker = rs.Spec.Template.Annotations[RestartAnnotation]
 	w.mode = modeEvict
@@ -384,6 +392,7 @@ func describeReplicaSet(w *workload, rs *appsv1.ReplicaSet) {
 
 func describeReplicationController(w *workload, rc *corev1.ReplicationController) {
 	w.resourceVersion = rc.ResourceVersion
+	w.generation = rc.Generation
 	w.optedOut = optedOut(&rc.ObjectMeta)
 	if rc.Spec.Template != nil {
 		w.marker = rc.Spec.Template.Annotations[RestartAnnotation]

@@ -41,6 +41,11 @@ const (
 	// ActionOptedOut: the workload or its namespace carries OptOutAnnotation
 	// "disabled"; reported, never touched.
 	ActionOptedOut Action = "OptedOut"
+	// ActionSameProxy: the workload's pods are stale by the operator's
+	// model, but the injector gives a new pod exactly the proxy they have
+	// (asked by a dry run before the restart): a restart would change
+	// nothing, so none is made. Reported, with an Event.
+	ActionSameProxy Action = "SameProxy"
 )
 
 // Plan is the outcome of one scan: what every workload with stale pods (or
@@ -115,6 +120,9 @@ type entry struct {
 	// ready counts the workload's Running and Ready pods in the scan
 	// (modeEvict only).
 	ready int32
+	// answer is the injector's remembered answer that vetoed a restart of
+	// the workload, while its spec is unchanged; nil when it was not asked.
+	answer *sidecarmode.Proxy
 	// timedOut: a restart of ours has been unsettled for longer than the
 	// rollout timeout, for waited.
 	timedOut bool
@@ -212,6 +220,7 @@ func (r *Restarter) buildPlan(ctx context.Context, d sidecarmode.Decision, scan 
 			errs = append(errs, e.nsErr)
 		}
 		_, e.restartedBefore = r.restarted[ref]
+		e.answer = r.rememberedAnswer(e.w)
 		if e.w.mode == modeEvict {
 			e.ready = scan.readyByOwner[e.w.uid]
 		}
@@ -399,6 +408,10 @@ func decide(e *entry, target string) (wp WorkloadPlan, ok bool) {
 		// which no longer carries the marker.
 		wp.Action = ActionNotConverging
 		wp.Why = fmt.Sprintf("%s, all created after a restart for %s; not restarting it again", stale, target)
+	case restartable && e.answer != nil && sameProxy(&wp, *e.answer):
+		// The injector was asked before and vetoed: asking again in every
+		// run would hold a rollout slot for nothing.
+		wp.Action, wp.Why = ActionSameProxy, sameProxyWhy(stale, *e.answer)
 	case w.mode == modeRollout:
 		wp.Action = ActionRolloutRestart
 		wp.Why = fmt.Sprintf("%s; roll it out by setting the pod-template annotation %s=%s", stale, RestartAnnotation, target)

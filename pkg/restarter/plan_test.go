@@ -409,3 +409,57 @@ func TestStuckRolloutReleasesItsSlot(t *testing.T) {
 	g.Expect(plan.Workloads[0].Why).To(ContainSubstring("after 10m1s it has still not settled (1 old replicas pending termination)"))
 	g.Expect(plan.RolloutsInProgress).To(BeZero())
 }
+
+// TestDecideRemembersTheInjectorsAnswer: a restart the injector vetoed is
+// not planned again while its answer still matches the stale pods, so the
+// workload does not take a rollout slot in every run.
+func TestDecideRemembersTheInjectorsAnswer(t *testing.T) {
+	ref := WorkloadRef{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "a", Name: "web"}
+	nativeAnswer := &sidecarmode.Proxy{Layout: sidecarmode.LayoutNative, Version: "1.30.2"}
+	tests := []struct {
+		name     string
+		mode     mode
+		marker   string
+		answer   *sidecarmode.Proxy
+		layouts  []sidecarmode.Layout
+		versions []string
+		want     Action
+	}{
+		{name: "no answer: restart", mode: modeRollout, layouts: []sidecarmode.Layout{sidecarmode.LayoutNative}, versions: []string{"1.30.2"},
+			want: ActionRolloutRestart},
+		{name: "answer equals the stale pods: same proxy", mode: modeRollout, answer: nativeAnswer,
+			layouts: []sidecarmode.Layout{sidecarmode.LayoutNative}, versions: []string{"1.30.2"}, want: ActionSameProxy},
+		{name: "answer equals the stale pods of an evicted workload: same proxy", mode: modeEvict, answer: nativeAnswer,
+			layouts: []sidecarmode.Layout{sidecarmode.LayoutNative}, versions: []string{"1.30.2"}, want: ActionSameProxy},
+		{name: "the pods changed since (another version among them): ask again", mode: modeRollout, answer: nativeAnswer,
+			layouts: []sidecarmode.Layout{sidecarmode.LayoutNative}, versions: []string{"1.29.2", "1.30.2"}, want: ActionRolloutRestart},
+		{name: "the pods have another layout than the answer: restart", mode: modeRollout, answer: nativeAnswer,
+			layouts: []sidecarmode.Layout{sidecarmode.LayoutRegular}, versions: []string{"1.30.2"}, want: ActionRolloutRestart},
+		{name: "restarted for the target already: the answer does not matter", mode: modeRollout, marker: target, answer: nativeAnswer,
+			layouts: []sidecarmode.Layout{sidecarmode.LayoutNative}, versions: []string{"1.30.2"}, want: ActionNotConverging},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			w := &workload{ref: ref, mode: tt.mode, marker: tt.marker, settled: true, strategy: "RollingUpdate", desired: 1}
+			e := entry{w: w, stale: 1, ready: 1, evict: &podRef{Name: "web-0"}, answer: tt.answer}
+			if tt.marker != "" {
+				e.staleAfterRestart, e.evict = 1, nil
+			}
+			e.reasons.add("native, expected regular")
+			for _, l := range tt.layouts {
+				e.layouts.add(l)
+			}
+			for _, v := range tt.versions {
+				e.versions.add(v)
+			}
+			wp, ok := decide(&e, target)
+			g.Expect(ok).To(BeTrue())
+			g.Expect(wp.Action).To(Equal(tt.want), wp.Why)
+			if tt.want == ActionSameProxy {
+				g.Expect(wp.Why).To(Equal("1 stale pod (native, expected regular), but the injector gives a new pod the same proxy " +
+					"(native 1.30.2): a restart would change nothing; not restarting it"))
+			}
+		})
+	}
+}

@@ -129,6 +129,9 @@ type Restarter struct {
 	// Event for target, so a workload that needs manual action gets one
 	// Event per target, not one per reconcile.
 	reported map[string]struct{}
+	// answers are the injector's answers for target that vetoed a restart
+	// (see checkInjector).
+	answers map[WorkloadRef]injectorAnswer
 }
 
 // New returns a Restarter.
@@ -154,6 +157,7 @@ func New(c client.Client, recorder events.EventRecorder, opts Options) *Restarte
 		restarted:      map[WorkloadRef]struct{}{},
 		unsettledSince: map[WorkloadRef]time.Time{},
 		reported:       map[string]struct{}{},
+		answers:        map[WorkloadRef]injectorAnswer{},
 	}
 }
 
@@ -218,6 +222,7 @@ func (r *Restarter) plan(ctx context.Context, d sidecarmode.Decision) (*Plan, er
 		r.restarted = map[WorkloadRef]struct{}{}
 		r.unsettledSince = map[WorkloadRef]time.Time{}
 		r.reported = map[string]struct{}{}
+		r.answers = map[WorkloadRef]injectorAnswer{}
 	}
 	scan, err := r.scan(ctx, d)
 	if err != nil {

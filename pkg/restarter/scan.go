@@ -255,7 +255,8 @@ type classification struct {
 
 // classify checks one pod against d. Only Running pods with a proxy outside
 // the control-plane namespace are checked; terminating pods, pods not (yet)
-// Running, gateways and pods without a proxy are skipped. A pod is a
+// Running, gateways not deployed by injection and pods without a proxy are
+// skipped. A pod is a
 // candidate when it has an istio-proxy container of either layout or the
 // injector's status annotation.
 func classify(pod *corev1.Pod, d sidecarmode.Decision, controlPlaneNamespace string) classification {
@@ -267,7 +268,9 @@ func classify(pod *corev1.Pod, d sidecarmode.Decision, controlPlaneNamespace str
 		c.skip = skipNoProxy
 		return c
 	}
-	if c.proxy.Layout == sidecarmode.LayoutGateway {
+	if c.proxy.Layout == sidecarmode.LayoutGateway && !sidecarmode.InjectedGateway(c.proxy, pod.Annotations) {
+		// A gateway whose proxy the injector filled in is checked (for its
+		// version) like any workload; one with its own image is not.
 		c.skip = skipGateway
 		return c
 	}

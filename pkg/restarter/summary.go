@@ -62,6 +62,9 @@ type Summary struct {
 	// OptedOut: stale workloads that opted out by annotation (their own or
 	// their namespace's).
 	OptedOut Category
+	// SameProxy: stale workloads not restarted because the injector gives
+	// a new pod the proxy their pods already have (a dry run asked it).
+	SameProxy Category
 	// InProgress: rollouts are in progress or paced work is left; the caller
 	// should run again soon (seconds), not only on its periodic resync.
 	InProgress bool
@@ -76,6 +79,7 @@ func (s Summary) String() string {
 	}{
 		{"restarted", s.Restarted}, {"pending", s.Pending}, {"manual restart required", s.ManualRestart},
 		{"not converging", s.NotConverging}, {"opted out", s.OptedOut},
+		{"not restarted, the injector gives the same proxy", s.SameProxy},
 	} {
 		if c.cat.Count > 0 {
 			parts = append(parts, fmt.Sprintf("%s %s", c.name, c.cat))
@@ -97,6 +101,9 @@ func summarize(plan *Plan, outcomes []outcome) Summary {
 		}
 		if o.pending != "" {
 			wp.Action, wp.Why = ActionPending, o.pending
+		}
+		if o.sameProxy != "" {
+			wp.Action, wp.Why = ActionSameProxy, o.sameProxy
 		}
 		switch {
 		case o.started:
@@ -128,10 +135,12 @@ func summarize(plan *Plan, outcomes []outcome) Summary {
 				s.NotConverging.add(wp.Workload)
 			case ActionOptedOut:
 				s.OptedOut.add(wp.Workload)
+			case ActionSameProxy:
+				s.SameProxy.add(wp.Workload)
 			}
 		}
 	}
-	for _, c := range []*Category{&s.Restarted, &s.Pending, &s.ManualRestart, &s.NotConverging, &s.OptedOut} {
+	for _, c := range []*Category{&s.Restarted, &s.Pending, &s.ManualRestart, &s.NotConverging, &s.OptedOut, &s.SameProxy} {
 		c.finish()
 	}
 	s.InProgress = s.Restarted.Count > 0 || s.Pending.Count > 0

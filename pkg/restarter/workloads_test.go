@@ -123,6 +123,16 @@ func deployment(ns, name string, replicas int32, annotations map[string]string) 
 	}
 }
 
+// gatewayDeployment is a gateway shaped like the Deployment of Istio's
+// gateway chart: one istio-proxy container with image "auto" that the
+// injector's gateway template fills in.
+func gatewayDeployment(ns, name string) *appsv1.Deployment {
+	d := deployment(ns, name, 1, map[string]string{sidecarmode.AnnotationInjectTemplates: sidecarmode.TemplateGateway})
+	d.Spec.Template.Labels["sidecar.istio.io/inject"] = "true"
+	d.Spec.Template.Spec.Containers = []corev1.Container{{Name: sidecarmode.ProxyContainerName, Image: "auto"}}
+	return d
+}
+
 func statefulSet(ns, name string, replicas int32, strategy appsv1.StatefulSetUpdateStrategyType, annotations map[string]string) *appsv1.StatefulSet {
 	return &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},

@@ -36,6 +36,12 @@
 //     Decision.Proxy for a setting the pod does not set itself; the restart
 //     target carries a fingerprint of the settings, so each change restarts
 //     a workload once. Pods without a record are not checked for settings.
-//   - Gateways (the proxy is the pod's workload) and pods without a proxy are
-//     never stale.
+//   - The injection templates a pod asks for (inject.istio.io/templates)
+//     come first: grpc-agent and gateway put istio-proxy in spec.containers
+//     whatever the default, grpc-simple injects none, and a template the
+//     package does not know makes the expected type TypeUnknown, never a
+//     guess (see InjectionOf).
+//   - Gateways (the proxy is the pod's workload) are stale only by version,
+//     and only when the injector filled in their proxy (InjectedGateway).
+//     Pods without a proxy are never stale.
 package sidecarmode

@@ -48,6 +48,27 @@ var injectedWorkloads = []string{
 	"Deployment/web", "Deployment/web-with-init", "StatefulSet/db", "Job/test-job", "CronJob/nightly",
 	"Pod/annotation-false", "Pod/annotation-true", "Pod/annotation-capital-false", "Pod/annotation-empty",
 	"Deployment/custom-proxy-image", "Deployment/istio-ingressgateway",
+	"Deployment/template-sidecar", "Deployment/template-grpc-agent", "Deployment/template-grpc-agent-annotated-native",
+	"Deployment/template-grpc-simple", "Deployment/template-sidecar-grpc-agent",
+}
+
+// templateWorkloads are the workloads that ask for injection templates
+// other than the default, with what Istio's injector made of them under
+// both defaults (the files show it) and what the model expects.
+var templateWorkloads = map[string]struct {
+	native, regular Layout // the layout injected with each default
+	expected        ContainerType
+}{
+	// grpc-agent puts istio-proxy in spec.containers whatever the default
+	// and the annotation.
+	"Deployment/template-grpc-agent":                  {native: LayoutRegular, regular: LayoutRegular, expected: Regular},
+	"Deployment/template-grpc-agent-annotated-native": {native: LayoutRegular, regular: LayoutRegular, expected: Regular},
+	// grpc-simple injects no proxy, only a bootstrap init container.
+	"Deployment/template-grpc-simple": {native: LayoutNone, regular: LayoutNone, expected: ""},
+	// sidecar then grpc-agent: with native sidecars the injector leaves
+	// istio-proxy in both lists (a pod the API server refuses); with
+	// regular containers the two merge. The model does not predict it.
+	"Deployment/template-sidecar-grpc-agent": {native: LayoutNative, regular: LayoutRegular, expected: TypeUnknown},
 }
 
 const (
@@ -99,6 +120,17 @@ func TestInjectedPods(t *testing.T) {
 				// the restarter cannot loop on freshly injected pods.
 				g.Expect(Stale(meta, spec, injector)).To(BeNil())
 
+				if tw, ok := templateWorkloads[name]; ok {
+					want := tw.regular
+					if profile.native {
+						want = tw.native
+					}
+					g.Expect(p.Layout).To(Equal(want))
+					g.Expect(ExpectedType(meta.Annotations, injector)).To(Equal(tw.expected))
+					checkTemplateStructure(g, profile, name, spec)
+					return
+				}
+
 				wantVersion, wantCustom := profile.tag, false
 				if name == customImageWorkload {
 					wantVersion, wantCustom = "1.28.0", true
@@ -135,6 +167,35 @@ func TestInjectedPods(t *testing.T) {
 
 				checkInjectedStructure(g, profile, name, p, spec)
 			})
+		}
+	}
+}
+
+// checkTemplateStructure checks what the injector made of the template
+// workloads, independently of Inspect.
+func checkTemplateStructure(g Gomega, profile injectorProfile, name string, spec corev1.PodSpec) {
+	initNames := containerNames(spec.InitContainers)
+	names := containerNames(spec.Containers)
+	switch name {
+	case "Deployment/template-grpc-agent", "Deployment/template-grpc-agent-annotated-native":
+		g.Expect(initNames).To(BeEmpty())
+		// holdApplicationUntilProxyStarts moves the proxy first, here too.
+		want := []string{"app", ProxyContainerName}
+		if profile.hold {
+			want = []string{ProxyContainerName, "app"}
+		}
+		g.Expect(names).To(Equal(want))
+		proxy := spec.Containers[slices.Index(names, ProxyContainerName)]
+		g.Expect(proxy.Args[:2]).To(Equal([]string{"proxy", "sidecar"}))
+	case "Deployment/template-grpc-simple":
+		g.Expect(initNames).To(Equal([]string{"grpc-bootstrap-init"}))
+		g.Expect(names).To(Equal([]string{"app"}))
+	case "Deployment/template-sidecar-grpc-agent":
+		g.Expect(names).To(ContainElement(ProxyContainerName))
+		if profile.native {
+			g.Expect(initNames).To(ContainElement(ProxyContainerName), "in both lists")
+		} else {
+			g.Expect(initNames).NotTo(ContainElement(ProxyContainerName))
 		}
 	}
 }
@@ -219,7 +280,9 @@ func TestInjectedAgainstDecide(t *testing.T) {
 				meta, spec, _ := PodTemplateOf(obj)
 				p := Inspect(meta, spec)
 				want := tt.wantReasons
-				if p.Layout == LayoutGateway || p.Layout == LayoutNone || p.CustomImage {
+				// A gateway the gateway template filled in is stale by
+				// version like any sidecar (InjectedGateway).
+				if p.Layout == LayoutNone || p.CustomImage {
 					want = nil
 				}
 				g.Expect(Stale(meta, spec, d)).To(Equal(want), name)
@@ -247,7 +310,14 @@ func TestInjectedAgainstDecide(t *testing.T) {
 		"Pod/annotation-capital-false":    versionOnly, // "False" is not "false": native
 		"Pod/annotation-empty":            wrongBoth,   // empty means the default
 		"Deployment/custom-proxy-image":   {{Kind: ReasonWrongType, Message: "regular, expected native"}},
-		"Deployment/istio-ingressgateway": nil,
+		"Deployment/istio-ingressgateway": versionOnly, // injected by the gateway template: its version only
+		"Deployment/template-sidecar":     wrongBoth,
+		// grpc-agent is regular whatever the default: only its version.
+		"Deployment/template-grpc-agent":                  versionOnly,
+		"Deployment/template-grpc-agent-annotated-native": versionOnly,
+		"Deployment/template-grpc-simple":                 nil, // no proxy
+		// The model cannot tell the layout: only the version is checked.
+		"Deployment/template-sidecar-grpc-agent": versionOnly,
 	}
 	for name, obj := range loadInjected(t, "testdata/injected/regular.yaml") {
 		meta, spec, _ := PodTemplateOf(obj)

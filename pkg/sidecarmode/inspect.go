@@ -25,6 +25,16 @@ const (
 	LayoutInitNotSidecar Layout = "init-not-sidecar"
 	// LayoutNone: no istio-proxy container.
 	LayoutNone Layout = "none"
+	// LayoutCustomization: an istio-proxy in spec.containers of an object
+	// the injector has not injected (no sidecar.istio.io/status) whose
+	// image is "auto" (or missing), so it cannot run by itself: a manifest
+	// that declares the container only to customise the one the injector
+	// adds, which Istio merges into what it injects (its image "auto"
+	// stands for the injector's). Its layout is whatever the injector
+	// makes of it (ExpectedType), never "regular" by itself. A
+	// customisation that pins a real image is not told from a hand-made
+	// regular proxy.
+	LayoutCustomization Layout = "customization"
 )
 
 // Proxy is the istio-proxy of a pod or pod template as it is.
@@ -72,8 +82,11 @@ func Inspect(meta metav1.ObjectMeta, spec corev1.PodSpec) Proxy {
 		}
 	} else if c = findContainer(spec.Containers, ProxyContainerName); c != nil {
 		p.Layout = LayoutRegular
-		if isGateway(meta, c) {
+		switch {
+		case isGateway(meta, c):
 			p.Layout = LayoutGateway
+		case !p.Injected && (c.Image == "auto" || c.Image == ""):
+			p.Layout = LayoutCustomization
 		}
 	} else {
 		return p
@@ -87,10 +100,11 @@ func Inspect(meta metav1.ObjectMeta, spec corev1.PodSpec) Proxy {
 }
 
 // isGateway reports whether the istio-proxy container is the workload itself:
-// Istio starts gateways with "proxy router", and the gateway chart's pod
-// template (image "auto", no args yet) asks for the "gateway" template.
+// Istio starts gateways with "proxy router" and waypoints (deployed by
+// istiod for the Gateway API) with "proxy waypoint", and the gateway chart's
+// pod template (image "auto", no args yet) asks for the "gateway" template.
 func isGateway(meta metav1.ObjectMeta, c *corev1.Container) bool {
-	if len(c.Args) >= 2 && c.Args[0] == "proxy" && c.Args[1] == "router" {
+	if len(c.Args) >= 2 && c.Args[0] == "proxy" && (c.Args[1] == "router" || c.Args[1] == "waypoint") {
 		return true
 	}
 	for _, t := range strings.Split(meta.Annotations[AnnotationInjectTemplates], ",") {
