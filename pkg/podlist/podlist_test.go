@@ -71,6 +71,17 @@ func apiServerWithPods(t *testing.T) *testenv.Env {
 	return api
 }
 
+func uniqueContainerNames(p *corev1.Pod) bool {
+	seen := map[string]bool{}
+	for _, c := range append(append([]corev1.Container(nil), p.Spec.InitContainers...), p.Spec.Containers...) {
+		if seen[c.Name] {
+			return false
+		}
+		seen[c.Name] = true
+	}
+	return true
+}
+
 func createPods(ctx context.Context, t *testing.T, c client.Client) error {
 	namespaces := []string{"podlist-a", "podlist-b", "podlist-c"}
 	for _, ns := range namespaces {
@@ -84,7 +95,14 @@ func createPods(ctx context.Context, t *testing.T, c client.Client) error {
 			pods = append(pods, p)
 		}
 	}
-	pods = append(pods, podlist.InjectedPods(t, "native", "regular-cni", "native-hold")...)
+	for _, p := range podlist.InjectedPods(t, "native", "regular-cni", "native-hold") {
+		// Istio's injector gives a pod asking for both the sidecar and the
+		// grpc-agent templates two istio-proxy containers, which the API
+		// server refuses; the testdata keeps it for sidecarmode's tests.
+		if uniqueContainerNames(p) {
+			pods = append(pods, p)
+		}
+	}
 	pods = pods[:40]
 	for i, want := range pods {
 		pod := want.DeepCopy()

@@ -98,9 +98,11 @@ func WillAsk(wp WorkloadPlan, target string) bool {
 }
 
 // sameProxy reports whether every stale pod of the workload already runs
-// the proxy the injector gives a new pod: same layout, same version.
+// the proxy the injector gives a new pod: same layout, same version. Pods
+// stale for their proxy settings are not: a new pod is injected under the
+// settings istiod has now, which the dry run's layout and version do not show.
 func sameProxy(wp *WorkloadPlan, answer sidecarmode.Proxy) bool {
-	return len(wp.Layouts) == 1 && wp.Layouts[0] == answer.Layout &&
+	return !wp.SettingsStale && len(wp.Layouts) == 1 && wp.Layouts[0] == answer.Layout &&
 		len(wp.ProxyVersions) == 1 && wp.ProxyVersions[0] == answer.Version
 }
 

@@ -89,6 +89,9 @@ type WorkloadPlan struct {
 	// StaleAfterRestart counts those created after the workload was
 	// restarted for the target: the restart did not fix them.
 	StaleAfterRestart int
+	// SettingsStale: some of its stale pods were injected under other proxy
+	// settings than the target's (besides, or instead of, type and version).
+	SettingsStale bool
 	// Reasons are the distinct reasons its pods are stale, e.g.
 	// "regular, expected native", "1.27.3, expected 1.30.2".
 	Reasons []string
@@ -132,6 +135,7 @@ type entry struct {
 	reasons                  few[string]
 	layouts                  few[sidecarmode.Layout]
 	versions                 few[string]
+	settingsStale            bool
 	evict                    *podRef
 }
 
@@ -147,6 +151,7 @@ func (e *entry) merge(g *group) {
 	for _, v := range g.versions {
 		e.versions.add(v)
 	}
+	e.settingsStale = e.settingsStale || g.settingsStale
 	if g.evict != nil && (e.evict == nil || g.evict.Name < e.evict.Name) {
 		e.evict = g.evict
 	}
@@ -318,6 +323,7 @@ func decide(e *entry, target string) (wp WorkloadPlan, ok bool) {
 	wp = WorkloadPlan{
 		Workload:          w.ref,
 		Layouts:           e.layouts.sorted(),
+		SettingsStale:     e.settingsStale,
 		ProxyVersions:     e.versions.sorted(),
 		StalePods:         e.stale,
 		StaleAfterRestart: e.staleAfterRestart,

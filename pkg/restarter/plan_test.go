@@ -423,6 +423,7 @@ func TestDecideRemembersTheInjectorsAnswer(t *testing.T) {
 		answer   *sidecarmode.Proxy
 		layouts  []sidecarmode.Layout
 		versions []string
+		settings bool // a stale pod was injected under other proxy settings
 		want     Action
 	}{
 		{name: "no answer: restart", mode: modeRollout, layouts: []sidecarmode.Layout{sidecarmode.LayoutNative}, versions: []string{"1.30.2"},
@@ -435,6 +436,8 @@ func TestDecideRemembersTheInjectorsAnswer(t *testing.T) {
 			layouts: []sidecarmode.Layout{sidecarmode.LayoutNative}, versions: []string{"1.29.2", "1.30.2"}, want: ActionRolloutRestart},
 		{name: "the pods have another layout than the answer: restart", mode: modeRollout, answer: nativeAnswer,
 			layouts: []sidecarmode.Layout{sidecarmode.LayoutRegular}, versions: []string{"1.30.2"}, want: ActionRolloutRestart},
+		{name: "stale for proxy settings, which the answer's layout and version do not show: restart", mode: modeRollout, answer: nativeAnswer,
+			layouts: []sidecarmode.Layout{sidecarmode.LayoutNative}, versions: []string{"1.30.2"}, settings: true, want: ActionRolloutRestart},
 		{name: "restarted for the target already: the answer does not matter", mode: modeRollout, marker: target, answer: nativeAnswer,
 			layouts: []sidecarmode.Layout{sidecarmode.LayoutNative}, versions: []string{"1.30.2"}, want: ActionNotConverging},
 	}
@@ -442,7 +445,7 @@ func TestDecideRemembersTheInjectorsAnswer(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
 			w := &workload{ref: ref, mode: tt.mode, marker: tt.marker, settled: true, strategy: "RollingUpdate", desired: 1}
-			e := entry{w: w, stale: 1, ready: 1, evict: &podRef{Name: "web-0"}, answer: tt.answer}
+			e := entry{w: w, stale: 1, ready: 1, evict: &podRef{Name: "web-0"}, answer: tt.answer, settingsStale: tt.settings}
 			if tt.marker != "" {
 				e.staleAfterRestart, e.evict = 1, nil
 			}

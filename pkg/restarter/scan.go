@@ -56,6 +56,8 @@ type group struct {
 	reasons           few[string]
 	layouts           few[sidecarmode.Layout]
 	versions          few[string]
+	// settingsStale: a stale pod was injected under other proxy settings.
+	settingsStale bool
 	// evict is one stale pod created before the restart, the first by name:
 	// the next pod to evict for workloads whose pods are evicted one at a time.
 	evict *podRef
@@ -202,6 +204,7 @@ func (s *scanResult) add(pod *corev1.Pod, d sidecarmode.Decision, controlPlaneNa
 	for _, reason := range c.reasons {
 		s.staleByReason[reason.Kind]++
 		g.reasons.add(reason.Message)
+		g.settingsStale = g.settingsStale || reason.Kind == sidecarmode.ReasonWrongSettings
 	}
 	if c.marked {
 		g.staleAfterRestart++
