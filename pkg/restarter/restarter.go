@@ -21,8 +21,10 @@ const (
 	//
 	// It is set on the pod template of every workload the restarter restarts
 	// (so the pods created afterwards carry it too, which is how they are told
-	// from the pods the restart replaces) and, for workloads whose pods are
-	// evicted, on the workload's own metadata as well.
+	// from the pods the restart replaces) and on the workload's own metadata,
+	// the record that a tool stripping the template's annotation leaves: a
+	// workload that carries it for the target is never restarted again for
+	// it, whatever its template says.
 	RestartAnnotation = "istio-module.kyma-project.io/restarted-for"
 
 	// OptOutAnnotation with the value OptOutDisabled on a workload (the
@@ -129,6 +131,10 @@ type Restarter struct {
 	// Event for target, so a workload that needs manual action gets one
 	// Event per target, not one per reconcile.
 	reported map[string]struct{}
+	// unconfirmed are the workloads whose marker patch for target failed
+	// with an error that does not tell whether it landed (a broken
+	// connection, a lost response): the next run looks (see record.go).
+	unconfirmed map[WorkloadRef]struct{}
 }
 
 // New returns a Restarter.
@@ -154,13 +160,20 @@ func New(c client.Client, recorder events.EventRecorder, opts Options) *Restarte
 		restarted:      map[WorkloadRef]struct{}{},
 		unsettledSince: map[WorkloadRef]time.Time{},
 		reported:       map[string]struct{}{},
+		unconfirmed:    map[WorkloadRef]struct{}{},
 	}
 }
 
 // Run scans the cluster's pods, plans per workload and, unless
 // Options.DryRun, acts: it rolls out or evicts what is stale, within the
-// pacing limit, and emits Events. The Summary is valid even when an error is
-// returned (it then describes what was planned and done before the error).
+// pacing limit, and emits Events.
+//
+// An error that concerns one workload (its owner or namespace could not be
+// read, its patch or eviction failed) is that workload's: it is Pending, the
+// error is in Summary.Errors, and the others go ahead; Run returns no error
+// for it. Run returns an error when the run as a whole failed (the pod scan,
+// a cancelled context); the Summary then describes what was planned and done
+// before, or is empty. In a dry run the plan's errors are returned.
 //
 // Call Run only once the control plane runs the target version (see
 // install.Installer.ControlPlaneReady): the injector must already inject
@@ -181,19 +194,22 @@ func (r *Restarter) Run(ctx context.Context, d sidecarmode.Decision) (Summary, e
 	}
 	outcomes, actErr := r.act(ctx, plan)
 	s := summarize(plan, outcomes)
+	s.addErrors(planErr, actErr)
 	if s.StalePods > 0 || s.InProgress {
 		log.Info("Checked istio-proxy of all pods", "target", plan.Target,
 			"podsScanned", s.PodsScanned, "stalePods", s.StalePods,
 			"restarted", s.Restarted.Count, "pending", s.Pending.Count,
 			"manualRestart", s.ManualRestart.Count, "notConverging", s.NotConverging.Count,
-			"optedOut", s.OptedOut.Count)
+			"optedOut", s.OptedOut.Count, "errors", s.ErrorCount)
 	} else {
 		log.V(4).Info("No stale istio-proxy found", "target", plan.Target, "podsScanned", s.PodsScanned)
 	}
-	if actErr != nil {
-		actErr = fmt.Errorf("restart workloads for %s: %w", plan.Target, actErr)
+	if err := ctx.Err(); err != nil {
+		// Stopped midway; what was done is recorded in the cluster (the
+		// markers), so the next Run continues without repeating it.
+		return s, fmt.Errorf("restart workloads for %s: %w", plan.Target, err)
 	}
-	return s, errors.Join(planErr, actErr)
+	return s, nil
 }
 
 // Plan scans and plans without acting. The plan is what Run would do now;
@@ -218,6 +234,7 @@ func (r *Restarter) plan(ctx context.Context, d sidecarmode.Decision) (*Plan, er
 		r.restarted = map[WorkloadRef]struct{}{}
 		r.unsettledSince = map[WorkloadRef]time.Time{}
 		r.reported = map[string]struct{}{}
+		r.unconfirmed = map[WorkloadRef]struct{}{}
 	}
 	scan, err := r.scan(ctx, d)
 	if err != nil {
