@@ -144,6 +144,9 @@ func (r *Restarter) evictNext(ctx context.Context, target string, wp *WorkloadPl
 	default:
 		restartsTotal.WithLabelValues(wp.Workload.Kind, resultError).Inc()
 		o.err = fmt.Errorf("evict pod %s/%s of %s: %w", wp.Workload.Namespace, pod.Name, wp.Workload, err)
+		// The eviction may have happened all the same (its answer lost): the
+		// next run looks.
+		r.unconfirmedEvictions[wp.Workload] = unconfirmedEviction{wp: *wp, pod: *pod}
 	}
 	return o
 }

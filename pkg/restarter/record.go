@@ -6,8 +6,10 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // The record of a restart, and restarts whose answer was lost.
@@ -56,6 +58,34 @@ func (r *Restarter) reportConfirmed(ctx context.Context, target string, wp *Work
 		"target", target, "stalePods", wp.StalePods)
 	r.event(wp, corev1.EventTypeNormal, EventRolloutRestarted, "RolloutRestart",
 		"Rolling out for Istio proxy %s: %s", target, staleSummaryOf(wp))
+}
+
+// unconfirmedEviction is an eviction whose answer was unclear.
+type unconfirmedEviction struct {
+	wp  WorkloadPlan
+	pod podRef
+}
+
+// confirmEvictions reports the evictions whose answer was lost but whose pod
+// went (gone, replaced or terminating) as evicted, with their Event, and
+// forgets those whose pod is still there. Unreadable pods wait for the next
+// run.
+func (r *Restarter) confirmEvictions(ctx context.Context, target string) {
+	for ref, u := range r.unconfirmedEvictions {
+		var pod corev1.Pod
+		err := r.c.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: u.pod.Name}, &pod)
+		switch {
+		case apierrors.IsNotFound(err), err == nil && (pod.UID != u.pod.UID || pod.DeletionTimestamp != nil):
+			restartsTotal.WithLabelValues(ref.Kind, resultEvicted).Inc()
+			ctrl.LoggerFrom(ctx).Info("Evicted pod with stale istio-proxy (the answer to the eviction was lost)",
+				"pod", klog.KRef(ref.Namespace, u.pod.Name), "target", target)
+			r.event(&u.wp, corev1.EventTypeNormal, EventPodEvicted, "Evict",
+				"Evicted pod %s for Istio proxy %s: %s", u.pod.Name, target, staleSummaryOf(&u.wp))
+		case err != nil:
+			continue
+		}
+		delete(r.unconfirmedEvictions, ref)
+	}
 }
 
 // maxErrors is how many error messages a Summary keeps.

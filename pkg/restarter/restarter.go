@@ -135,6 +135,9 @@ type Restarter struct {
 	// with an error that does not tell whether it landed (a broken
 	// connection, a lost response): the next run looks (see record.go).
 	unconfirmed map[WorkloadRef]struct{}
+	// unconfirmedEvictions are evictions for target that failed without a
+	// clear answer, by workload: the next run looks whether the pod went.
+	unconfirmedEvictions map[WorkloadRef]unconfirmedEviction
 }
 
 // New returns a Restarter.
@@ -161,6 +164,8 @@ func New(c client.Client, recorder events.EventRecorder, opts Options) *Restarte
 		unsettledSince: map[WorkloadRef]time.Time{},
 		reported:       map[string]struct{}{},
 		unconfirmed:    map[WorkloadRef]struct{}{},
+
+		unconfirmedEvictions: map[WorkloadRef]unconfirmedEviction{},
 	}
 }
 
@@ -192,6 +197,7 @@ func (r *Restarter) Run(ctx context.Context, d sidecarmode.Decision) (Summary, e
 	if r.opts.DryRun {
 		return summarize(plan, nil), planErr
 	}
+	r.confirmEvictions(ctx, plan.Target)
 	outcomes, actErr := r.act(ctx, plan)
 	s := summarize(plan, outcomes)
 	s.addErrors(planErr, actErr)
@@ -235,6 +241,7 @@ func (r *Restarter) plan(ctx context.Context, d sidecarmode.Decision) (*Plan, er
 		r.unsettledSince = map[WorkloadRef]time.Time{}
 		r.reported = map[string]struct{}{}
 		r.unconfirmed = map[WorkloadRef]struct{}{}
+		r.unconfirmedEvictions = map[WorkloadRef]unconfirmedEviction{}
 	}
 	scan, err := r.scan(ctx, d)
 	if err != nil {
