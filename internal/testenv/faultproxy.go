@@ -66,6 +66,15 @@ type FaultOptions struct {
 	// RetryAfter is the Retry-After of FaultThrottle, rounded up to whole
 	// seconds; default 1s.
 	RetryAfter time.Duration
+	// Exempt, when set, names requests that always pass (and are not drawn
+	// for), e.g. EventWrites.
+	Exempt func(*http.Request) bool
+}
+
+// EventWrites are the requests that write Events (core or events.k8s.io).
+func EventWrites(r *http.Request) bool {
+	return r.Method != http.MethodGet && (strings.Contains(r.URL.Path, "/events.k8s.io/") || strings.HasSuffix(r.URL.Path, "/events") ||
+		strings.Contains(r.URL.Path, "/events/"))
 }
 
 // FaultProxy is an HTTP proxy on 127.0.0.1 between clients and the test API
@@ -87,6 +96,7 @@ type FaultProxy struct {
 	rng      *rand.Rand
 	rate     float64
 	faults   []Fault
+	exempt   func(*http.Request) bool
 	requests int64
 	injected map[Fault]int64
 }
@@ -140,6 +150,7 @@ func NewFaultProxy(target *rest.Config, o FaultOptions) (*FaultProxy, error) {
 		rng:       rand.New(rand.NewSource(o.Seed)),
 		rate:      o.Rate,
 		faults:    append([]Fault(nil), o.Faults...),
+		exempt:    o.Exempt,
 		injected:  map[Fault]int64{},
 	}
 	p.pass = &httputil.ReverseProxy{
@@ -242,6 +253,9 @@ func (p *FaultProxy) draw(r *http.Request) Fault {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.requests++
+	if p.exempt != nil && p.exempt(r) {
+		return ""
+	}
 	if p.rate <= 0 || p.rng.Float64() >= p.rate {
 		return ""
 	}
