@@ -300,7 +300,9 @@ func (s *Scenario) Converged(ctx context.Context, layout sidecarmode.Layout, wit
 		return fmt.Sprintf("pending %v, not converging %v", pr.PendingWorkloads, pr.NotConvergingWorkloads), nil
 	}
 	for _, w := range pr.ManualRestartWorkloads {
-		if !slices.ContainsFunc(Manual, func(m string) bool { return strings.HasPrefix(w, strings.Fields(m)[0]+" ") && strings.HasSuffix(w, "/"+strings.Fields(m)[1]) }) {
+		if !slices.ContainsFunc(Manual, func(m string) bool {
+			return strings.HasPrefix(w, strings.Fields(m)[0]+" ") && strings.HasSuffix(w, "/"+strings.Fields(m)[1])
+		}) {
 			return "manual restart reported for " + w, nil
 		}
 	}
