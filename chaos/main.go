@@ -25,6 +25,7 @@ import (
 
 	"github.com/go-logr/logr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/istio-module/operator/internal/reliability"
 )
@@ -35,11 +36,17 @@ func main() {
 	var timeout time.Duration
 	flag.StringVar(&rates, "rates", "0,0.1,0.2", "fault rates to measure at, comma-separated, each between 0 and 1")
 	flag.Int64Var(&seed, "seed", 1, "seed of the fault draws")
+	var logs bool
 	flag.DurationVar(&timeout, "timeout", 10*time.Minute, "how long each phase may take before the run counts as not converged")
+	flag.BoolVar(&logs, "logs", false, "write the operator's log to stderr (it logs every failed request)")
 	flag.Parse()
 	// The operator logs every failed request under faults: the table says
 	// what matters.
-	ctrl.SetLogger(logr.Discard())
+	logger := logr.Discard()
+	if logs {
+		logger = zap.New(zap.WriteTo(os.Stderr))
+	}
+	ctrl.SetLogger(logger)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
