@@ -338,7 +338,7 @@ var _ = Describe("Installer", Ordered, func() {
 			failed++
 			Expect(install.IsTransient(err)).To(BeTrue(), "%v", err)
 			if strings.Contains(err.Error(), "objects applied") {
-				Expect(err.Error()).To(ContainSubstring("the next attempt continues from here"))
+				Expect(err.Error()).To(ContainSubstring("the next attempt continues with the rest"))
 			}
 		}
 		Expect(passes).To(BeNumerically("<", 100), "no install after 100 passes: %s", proxy.Stats())
