@@ -173,3 +173,48 @@ func TestUnreadableOwnerIsThatWorkloadsProblem(t *testing.T) {
 	g.Expect(s.ErrorCount).To(BeNumerically(">=", 1))
 	g.Expect(s.LastError()).To(ContainSubstring("web-1"))
 }
+
+func TestLostEvictionAnswerIsReportedOnTheNextRun(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	d := decision(t, "1.30.0", false)
+	sel := &metav1.LabelSelector{MatchLabels: map[string]string{"app": "q"}}
+	objs := []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "m"}},
+		&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "m", Name: "q", UID: "m/q", Generation: 1},
+			Spec: appsv1.StatefulSetSpec{Replicas: ptr.To[int32](2), Selector: sel,
+				UpdateStrategy: appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType}},
+			Status: appsv1.StatefulSetStatus{ObservedGeneration: 1, Replicas: 2, ReadyReplicas: 2, AvailableReplicas: 2, CurrentReplicas: 2}},
+		testPod("m", "q-0", "regular", "1.30.2", ownedBy("apps/v1", "StatefulSet", "q")),
+		testPod("m", "q-1", "regular", "1.30.2", ownedBy("apps/v1", "StatefulSet", "q")),
+	}
+	lose := true
+	c := fakeClient(t, interceptor.Funcs{
+		SubResourceCreate: func(ctx context.Context, c client.Client, sub string, obj, subObj client.Object, opts ...client.SubResourceCreateOption) error {
+			if err := c.SubResource(sub).Create(ctx, obj, subObj, opts...); err != nil {
+				return err
+			}
+			if lose {
+				return io.ErrUnexpectedEOF
+			}
+			return nil
+		},
+	}, objs...)
+	events := &recorded{}
+	r := New(c, events, Options{})
+	s, err := r.Run(ctx, d)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(s.Restarted.Names).To(Equal([]string{"StatefulSet m/q"}), "marked: the restart began")
+	g.Expect(s.ErrorCount).To(Equal(1))
+	g.Expect(events.count(EventPodEvicted + " StatefulSet m/q")).To(BeZero())
+	var pod corev1.Pod
+	g.Expect(apierrors.IsNotFound(c.Get(ctx, client.ObjectKey{Namespace: "m", Name: "q-0"}, &pod))).To(BeTrue(), "evicted all the same")
+
+	lose = false
+	_, err = r.Run(ctx, d)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(events.count(EventPodEvicted+" StatefulSet m/q")).To(Equal(1), "reported on the next run")
+	_, err = r.Run(ctx, d)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(events.count(EventPodEvicted+" StatefulSet m/q")).To(Equal(1), "once")
+}
