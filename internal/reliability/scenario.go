@@ -541,11 +541,14 @@ func (s *Scenario) Run(ctx context.Context, o Options) (Result, error) {
 	}
 	// Events are written asynchronously: give the broadcaster a moment.
 	_ = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		res.Events, err = s.RestartEvents(ctx)
-		if err != nil || len(res.Events) < len(Restartable) {
+		events, err := s.RestartEvents(ctx)
+		if err != nil {
+			// Keep the last listing: the poll's final call may come after its
+			// deadline.
 			return false, nil
 		}
-		return res.Events[Evicted] >= EvictedPods, nil
+		res.Events = events
+		return len(events) >= len(Restartable) && events[Evicted] >= EvictedPods, nil
 	})
 	res.ErrorStates = rec.Errors()
 	res.TransientShown = len(rec.ProcessingWithError())
