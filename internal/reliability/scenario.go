@@ -438,7 +438,7 @@ func (r *StateRecorder) Errors() []string {
 	return out
 }
 
-// Processing are the recorded Processing states that carry an error.
+// ProcessingWithError are the recorded Processing states that carry an error.
 func (r *StateRecorder) ProcessingWithError() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
