@@ -117,6 +117,12 @@ verify: manifests generate ## Fail if generated files are stale, code is unforma
 
 ##@ Benchmarks
 
+# ARGS go to the program, e.g. `make chaos ARGS="--rates 0,0.2 --seed 3"`.
+# Each rate starts a fresh test cluster and istiod; see docs/reliability.md.
+.PHONY: chaos
+chaos: test-cluster ## Measure the time to converge (install Istio, restart workloads) with 0%, 10% and 20% of API requests failing; prints a markdown table.
+	KUBEBUILDER_ASSETS="$$(hack/test-cluster.sh)" go run ./chaos $(ARGS)
+
 # ARGS go to the program, e.g. `make bench ARGS="--sizes 1000,10000 --reps 3"`.
 # The default run (1k, 10k and 50k pods) takes 11 to 15 minutes on 2 CPUs; see docs/performance.md.
 .PHONY: bench

@@ -15,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -63,6 +64,14 @@ type IstioReconciler struct {
 	// WarningRequeue is how soon to look again while workloads need a manual
 	// restart or do not converge: once fixed, the state should say so.
 	WarningRequeue time.Duration
+	// ErrorAfter is how long reconciles may keep failing with transient
+	// errors (state Processing, the error in the message) before the state
+	// turns Error; default DefaultErrorAfter.
+	ErrorAfter time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	failures failures
 }
 
 // The reconciler reads through the manager's cache (list, watch) and writes
@@ -87,6 +96,8 @@ func (r *IstioReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	result, reconcileErr := r.reconcile(ctx, &istio)
 	if reconcileErr != nil {
 		log.Error(reconcileErr, "Reconcile failed")
+	} else {
+		r.failures.succeeded(istio.UID)
 	}
 	if istio.DeletionTimestamp != nil && !controllerutil.ContainsFinalizer(&istio, Finalizer) {
 		// Uninstalled and released: the object is going away.
@@ -164,7 +175,7 @@ func (r *IstioReconciler) converge(ctx context.Context, istio *v1alpha2.Istio) (
 			r.setState(istio, v1alpha2.StateWarning, v1alpha2.ReasonVersionUpdateNotAllowed, capitalize(err.Error()))
 			return ctrl.Result{}, nil
 		}
-		return r.failed(istio, v1alpha2.ReasonValidationFailed, err)
+		return r.failed(istio, v1alpha2.ReasonValidationFailed, &userError{err})
 	}
 
 	if _, err := r.Installer.Install(ctx, istio.Spec, decision, r.ResyncPeriod); err != nil {
@@ -228,8 +239,15 @@ func (r *IstioReconciler) restartOutcome(istio *v1alpha2.Istio, d sidecarmode.De
 	istio.Status.ProxyRestart = proxyRestartStatus(s, istio.Status.ProxyRestart)
 	switch {
 	case s.InProgress:
-		istio.SetCondition(v1alpha2.ReasonRestartInProgress, fmt.Sprintf("Rolling out workloads with a stale istio-proxy: %d started in this pass, %d in progress or waiting for a slot", s.Restarted.Count, s.Pending.Count))
-		r.setState(istio, v1alpha2.StateProcessing, v1alpha2.ReasonReconcileRequeued, "Workloads with a stale istio-proxy are being rolled out")
+		msg := fmt.Sprintf("Rolling out workloads with a stale istio-proxy: %d started in this pass, %d in progress or waiting for a slot", s.Restarted.Count, s.Pending.Count)
+		description := "Workloads with a stale istio-proxy are being rolled out"
+		if s.ErrorCount > 0 {
+			// The others went ahead; these are tried again on the next pass.
+			msg += fmt.Sprintf("; %d workload(s) retried on the next pass, last error: %s", s.ErrorCount, s.LastError())
+			description += "; last error: " + s.LastError()
+		}
+		istio.SetCondition(v1alpha2.ReasonRestartInProgress, msg)
+		r.setState(istio, v1alpha2.StateProcessing, v1alpha2.ReasonReconcileRequeued, description)
 		return ctrl.Result{RequeueAfter: r.ProgressRequeue}
 	case s.NotConverging.Count > 0:
 		msg := "Workloads still run a stale istio-proxy after their rollout and are not restarted again: " + joinCategory(s.NotConverging)
@@ -322,12 +340,6 @@ func (r *IstioReconciler) setState(istio *v1alpha2.Istio, state v1alpha2.State, 
 	istio.Status.ObservedGeneration = istio.Generation
 }
 
-// failed records err in the status (state Error) and returns it so the
-// reconcile is retried with backoff, unless it is the user's to fix.
-func (r *IstioReconciler) failed(istio *v1alpha2.Istio, reason v1alpha2.ConditionReason, err error) (ctrl.Result, error) {
-	return r.failedAs(istio, v1alpha2.StateError, reason, err)
-}
-
 func (r *IstioReconciler) failedAs(istio *v1alpha2.Istio, state v1alpha2.State, reason v1alpha2.ConditionReason, err error) (ctrl.Result, error) {
 	r.setState(istio, state, reason, capitalize(err.Error()))
 	return ctrl.Result{}, err
@@ -353,6 +365,7 @@ func (r *IstioReconciler) SetupWithManager(mgr ctrl.Manager, controlPlaneNamespa
 		Watches(&appsv1.Deployment{}, all, builder.WithPredicates(controlPlane, deploymentStatusChanged())).
 		Watches(&corev1.Node{}, all, builder.WithPredicates(kubeletChanged())).
 		Named("istio").
+		WithOptions(controller.Options{RateLimiter: RateLimiter(r.ProgressRequeue)}).
 		Complete(r)
 }
 

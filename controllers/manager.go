@@ -42,6 +42,7 @@ type ManagerOptions struct {
 	IstiodRemoteURL      string
 	ModuleVersion        string
 	WarningRequeue       time.Duration
+	ErrorAfter           time.Duration
 	ShutdownTimeout      time.Duration
 	// Release and Charts are Go-level seams for tests and the local demo,
 	// never flags: Release replaces the table row of ModuleVersion (a policy
@@ -68,7 +69,8 @@ func (o *ManagerOptions) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.LeaderElectionNS, "leader-election-namespace", "", "Namespace of the leader-election lease; empty means the operator's own namespace.")
 	fs.DurationVar(&o.ResyncPeriod, "resync-period", time.Hour, "How often a converged Istio CR is reconciled again, to catch workloads created or scaled with stale proxies.")
 	fs.DurationVar(&o.WarningRequeue, "warning-requeue", time.Minute, "How often to look again while workloads need a manual restart or do not converge, so the state turns Ready soon after they are fixed.")
-	fs.DurationVar(&o.ProgressRequeue, "progress-requeue", 10*time.Second, "How soon to look again while the control plane comes up or rollouts progress.")
+	fs.DurationVar(&o.ProgressRequeue, "progress-requeue", 10*time.Second, "How soon to look again while the control plane comes up or rollouts progress; also the longest wait before a failed reconcile is retried (at least 1s, at most 1m).")
+	fs.DurationVar(&o.ErrorAfter, "error-after", DefaultErrorAfter, "How long reconciles may keep failing with transient API errors (state Processing, the error in the message) before the Istio CR's state turns Error.")
 	fs.IntVar(&o.MaxConcurrentRollout, "max-concurrent-rollouts", 5, "Restart pacing: at most this many workloads roll out at the same time.")
 	fs.Int64Var(&o.PageSize, "page-size", 500, "Pods per page when the restarter lists pods.")
 	fs.StringVar(&o.IstioNamespace, "istio-namespace", install.DefaultNamespace, "Namespace of Istio's control plane.")
@@ -157,6 +159,7 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (manager.Manager, *IstioReco
 		ResyncPeriod:    o.ResyncPeriod,
 		ProgressRequeue: o.ProgressRequeue,
 		WarningRequeue:  o.WarningRequeue,
+		ErrorAfter:      o.ErrorAfter,
 	}
 	if err := r.SetupWithManager(mgr, o.IstioNamespace); err != nil {
 		return nil, nil, fmt.Errorf("set up the Istio controller: %w", err)

@@ -413,6 +413,39 @@ var _ = Describe("Installer", Ordered, func() {
 		Expect(apierrors.IsNotFound(env.Client.Get(ctx, key, &corev1.Service{}))).To(BeTrue())
 	})
 
+	It("keeps what a failed pass applied: with 30% of writes refused (409), one try per object, passes add up to an install", func(ctx context.Context) {
+		backoff := install.RetryBackoff
+		install.RetryBackoff.Steps = 1
+		DeferCleanup(func() { install.RetryBackoff = backoff })
+		proxy, err := env.StartFaultProxy(testenv.FaultOptions{Rate: 0.3, Seed: 17, Faults: []testenv.Fault{testenv.FaultConflict}})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(proxy.Close)
+		flaky, err := client.New(proxy.Config(), client.Options{Scheme: env.Scheme})
+		Expect(err).NotTo(HaveOccurred())
+		// A new installer: it applies every object once, as after an operator
+		// restart. With 30% of writes failing, a pass of about 50 objects
+		// that started over each time would almost never get through
+		// (0.7^50 < 1e-7); reads pass, so the prune after the last object does.
+		fresh := install.New(flaky, install.Options{KubeVersion: testenv.KubeletVersion, IstiodRemoteURL: istiod.URL()})
+		passes, failed := 0, 0
+		for ; passes < 100; passes++ {
+			_, err := fresh.Install(ctx, minimal, thisBuild(), time.Hour)
+			if err == nil {
+				break
+			}
+			failed++
+			Expect(install.IsTransient(err)).To(BeTrue(), "%v", err)
+			if strings.Contains(err.Error(), "objects applied") {
+				Expect(err.Error()).To(ContainSubstring("the next attempt continues with the rest"))
+			}
+		}
+		Expect(passes).To(BeNumerically("<", 100), "no install after 100 passes: %s", proxy.Stats())
+		Expect(failed).To(BeNumerically(">", 0), "no pass failed: %s", proxy.Stats())
+		applied, err := fresh.Install(ctx, minimal, thisBuild(), time.Hour)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(applied).To(BeFalse(), "a completed install is not applied again until the resync")
+	})
+
 	It("writes nothing when asked to install the same thing again", func(ctx context.Context) {
 		d := thisBuild()
 		applied, err := installer.Install(ctx, minimal, d, time.Hour)

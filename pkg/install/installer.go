@@ -42,6 +42,7 @@ type Installer struct {
 	mu          sync.Mutex
 	lastApplied string    // inputKey of the last successful apply
 	appliedAt   time.Time // when; a resync re-applies to repair drift
+	progress    applyProgress
 }
 
 // New returns an Installer that talks to the cluster through c.
@@ -60,6 +61,9 @@ func New(c client.Client, opts Options) *Installer {
 
 // Install applies the rendered control plane with server-side apply, then
 // prunes what an earlier install applied but this one no longer renders.
+// Each request is retried on transient errors; when an object still fails,
+// Install returns the error and the next Install of the same input continues
+// with that object, keeping what was applied.
 // When the rendered objects are the same as the last successful apply, less
 // than resync ago, it writes nothing and reports applied=false: an operator
 // that reconciles often must not hammer the API server with no-op patches.
@@ -103,11 +107,8 @@ func (i *Installer) Install(ctx context.Context, spec v1alpha2.IstioSpec, d side
 	}
 	// CRDs first: the objects after them may be of their kinds.
 	sort.SliceStable(objs, func(a, b int) bool { return isCRD(objs[a]) && !isCRD(objs[b]) })
-	for _, obj := range objs {
-		if err := i.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj),
-			client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
-			return false, fmt.Errorf("apply %s %s: %w", obj.GetKind(), klog.KObj(obj), err)
-		}
+	if err := i.applyAll(ctx, key, objs); err != nil {
+		return false, err
 	}
 	pruned, err := i.prune(ctx, objs)
 	if err != nil {
@@ -118,6 +119,8 @@ func (i *Installer) Install(ctx context.Context, spec v1alpha2.IstioSpec, d side
 
 	i.mu.Lock()
 	i.lastApplied, i.appliedAt = key, i.now()
+	// A resync applies everything again.
+	i.progress = applyProgress{}
 	i.mu.Unlock()
 	return true, nil
 }
@@ -127,6 +130,7 @@ func (i *Installer) Install(ctx context.Context, spec v1alpha2.IstioSpec, d side
 func (i *Installer) Forget() {
 	i.mu.Lock()
 	i.lastApplied = ""
+	i.progress = applyProgress{}
 	i.mu.Unlock()
 }
 
@@ -150,8 +154,10 @@ func (i *Installer) ensureNamespace(ctx context.Context) error {
 	ns.SetKind("Namespace")
 	ns.SetName(i.opts.Namespace)
 	ns.SetLabels(map[string]string{ManagedByLabel: ManagedByValue})
-	if err := i.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(ns),
-		client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+	if err := retryTransient(ctx, func() error {
+		return i.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(ns),
+			client.FieldOwner(FieldManager), client.ForceOwnership)
+	}); err != nil {
 		return fmt.Errorf("apply namespace %s: %w", i.opts.Namespace, err)
 	}
 	return nil
@@ -203,7 +209,7 @@ func (i *Installer) prune(ctx context.Context, keep []*unstructured.Unstructured
 			if wanted[objectKey(obj)] {
 				continue
 			}
-			if err := i.client.Delete(ctx, obj, client.PropagationPolicy("Background")); client.IgnoreNotFound(err) != nil {
+			if err := i.deleteObject(ctx, obj); err != nil {
 				return pruned, fmt.Errorf("prune %s %s: %w", gvk.Kind, klog.KObj(obj), err)
 			}
 			ctrl.LoggerFrom(ctx).Info("Pruned object no longer rendered", "kind", gvk.Kind, "object", klog.KObj(obj))
@@ -241,7 +247,7 @@ func (i *Installer) listManaged(ctx context.Context, gvk schema.GroupVersionKind
 		if ns != "" {
 			opts = append(opts, client.InNamespace(ns))
 		}
-		if err := i.client.List(ctx, list, opts...); err != nil {
+		if err := retryTransient(ctx, func() error { return i.client.List(ctx, list, opts...) }); err != nil {
 			if meta.IsNoMatchError(err) || apierrors.IsNotFound(err) {
 				return nil, nil
 			}

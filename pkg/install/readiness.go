@@ -49,7 +49,9 @@ func egressEnabled(spec v1alpha2.IstioSpec) bool {
 func (i *Installer) ControlPlaneReady(ctx context.Context, spec v1alpha2.IstioSpec, d sidecarmode.Decision) (bool, string, error) {
 	for _, name := range ControlPlaneDeployments(spec) {
 		var deploy appsv1.Deployment
-		err := i.client.Get(ctx, client.ObjectKey{Namespace: i.opts.Namespace, Name: name}, &deploy)
+		err := retryTransient(ctx, func() error {
+			return i.client.Get(ctx, client.ObjectKey{Namespace: i.opts.Namespace, Name: name}, &deploy)
+		})
 		if apierrors.IsNotFound(err) {
 			return false, fmt.Sprintf("Deployment %s/%s does not exist yet", i.opts.Namespace, name), nil
 		}

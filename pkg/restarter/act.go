@@ -87,6 +87,10 @@ func (r *Restarter) act(ctx context.Context, plan *Plan) ([]outcome, error) {
 		case ActionNotConverging:
 			r.warnOnce(wp, EventNotConverging, "ReportNotConverging")
 		}
+		if wp.confirmed {
+			r.reportConfirmed(ctx, plan.Target, wp)
+			outcomes[i].started = true
+		}
 		if outcomes[i].err != nil {
 			errs = append(errs, outcomes[i].err)
 		}
@@ -100,7 +104,7 @@ func (r *Restarter) act(ctx context.Context, plan *Plan) ([]outcome, error) {
 // patched blindly: the conflict leaves it to the next run.
 func (r *Restarter) rolloutRestart(ctx context.Context, target string, wp *WorkloadPlan) outcome {
 	log := ctrl.LoggerFrom(ctx).WithValues(wp.Workload.Kind, klog.KRef(wp.Workload.Namespace, wp.Workload.Name))
-	o := r.mark(ctx, target, wp, false)
+	o := r.mark(ctx, target, wp)
 	if o.err != nil || o.pending != "" {
 		return o
 	}
@@ -117,7 +121,7 @@ func (r *Restarter) evictNext(ctx context.Context, target string, wp *WorkloadPl
 	log := ctrl.LoggerFrom(ctx).WithValues(wp.Workload.Kind, klog.KRef(wp.Workload.Namespace, wp.Workload.Name))
 	var o outcome
 	if wp.RestartedFor != target {
-		if o = r.mark(ctx, target, wp, true); o.err != nil || o.pending != "" {
+		if o = r.mark(ctx, target, wp); o.err != nil || o.pending != "" {
 			return o
 		}
 		log.Info("Marked workload for eviction of pods with stale istio-proxy", "target", target, "stalePods", wp.StalePods)
@@ -147,21 +151,25 @@ func (r *Restarter) evictNext(ctx context.Context, target string, wp *WorkloadPl
 	default:
 		restartsTotal.WithLabelValues(wp.Workload.Kind, resultError).Inc()
 		o.err = fmt.Errorf("evict pod %s/%s of %s: %w", wp.Workload.Namespace, pod.Name, wp.Workload, err)
+		// The eviction may have happened all the same (its answer lost): the
+		// next run looks.
+		r.unconfirmedEvictions[wp.Workload] = unconfirmedEviction{wp: *wp, pod: *pod}
 	}
 	return o
 }
 
-// mark writes RestartAnnotation=target on the pod template, and with
-// onWorkload on the workload's metadata too. It records the restart in the
-// Restarter's memory.
-func (r *Restarter) mark(ctx context.Context, target string, wp *WorkloadPlan, onWorkload bool) outcome {
+// mark writes RestartAnnotation=target on the pod template and on the
+// workload's metadata, in one patch. It records the restart in the
+// Restarter's memory; a patch whose outcome is unknown (no clear answer) is
+// remembered as unconfirmed, for the next run to look at.
+func (r *Restarter) mark(ctx context.Context, target string, wp *WorkloadPlan) outcome {
 	obj, err := emptyObject(wp.Workload)
 	if err != nil {
 		return outcome{err: err}
 	}
-	meta := map[string]any{"resourceVersion": wp.w.resourceVersion}
-	if onWorkload {
-		meta["annotations"] = map[string]string{RestartAnnotation: target}
+	meta := map[string]any{
+		"resourceVersion": wp.w.resourceVersion,
+		"annotations":     map[string]string{RestartAnnotation: target},
 	}
 	body, err := json.Marshal(map[string]any{
 		"metadata": meta,
@@ -185,6 +193,9 @@ func (r *Restarter) mark(ctx context.Context, target string, wp *WorkloadPlan, o
 		return outcome{pending: "the workload was deleted"}
 	}
 	restartsTotal.WithLabelValues(wp.Workload.Kind, resultError).Inc()
+	// The patch may have landed all the same (its answer lost on the way):
+	// the next run reads the workload and tells.
+	r.unconfirmed[wp.Workload] = struct{}{}
 	return outcome{err: fmt.Errorf("patch the pod template of %s: %w", wp.Workload, err)}
 }
 

@@ -28,7 +28,9 @@
 //     other owner kind, or the bare Pod itself.
 //   - Deployments, and StatefulSets and DaemonSets with RollingUpdate, are
 //     rolled out by setting the pod-template annotation RestartAnnotation to
-//     Decision.Target(). StatefulSets and DaemonSets with OnDelete, and
+//     Decision.Target(), and the same annotation on the workload's metadata
+//     (the record that survives a tool stripping the template's).
+//     StatefulSets and DaemonSets with OnDelete, and
 //     ReplicaSets and ReplicationControllers without an owner, get the same
 //     marker (template and metadata) and their stale pods are evicted one
 //     at a time, each once its predecessor's replacement is ready; the

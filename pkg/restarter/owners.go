@@ -67,6 +67,10 @@ type workload struct {
 	optedOut bool
 	// marker is the pod template's RestartAnnotation.
 	marker string
+	// recorded is the workload's own RestartAnnotation (its metadata): the
+	// record of the operator's last restart, which survives a tool that
+	// strips the template's.
+	recorded string
 	// settled: the workload's controller has finished replacing pods: for
 	// modeRollout the rollout is complete (or failed), for modeEvict every
 	// desired pod exists and is ready.
@@ -272,6 +276,7 @@ func (o *owners) workload(ctx context.Context, ref WorkloadRef, uid types.UID) (
 // describe fills w with the facts of the workload object read for it.
 func describe(w *workload, obj client.Object) {
 	w.uid = obj.GetUID()
+	w.recorded = obj.GetAnnotations()[RestartAnnotation]
 	switch x := obj.(type) {
 	case *appsv1.Deployment:
 		describeDeployment(w, x)

@@ -109,6 +109,7 @@ type WorkloadPlan struct {
 	w          *workload
 	evict      *podRef
 	inProgress bool // holds a rollout slot: a restart for the target has not settled
+	confirmed  bool // a restart whose patch answer was lost, found to have landed
 }
 
 // entry gathers the groups of pods of one workload.
@@ -120,6 +121,9 @@ type entry struct {
 	// restartedBefore: this Restarter restarted the workload for the target
 	// earlier, whatever its template says now.
 	restartedBefore bool
+	// confirmed: a marker patch of this Restarter whose answer was lost did
+	// land; the restart is reported as begun in this run (see record.go).
+	confirmed bool
 	// ready counts the workload's Running and Ready pods in the scan
 	// (modeEvict only).
 	ready int32
@@ -199,8 +203,16 @@ func (r *Restarter) buildPlan(ctx context.Context, d sidecarmode.Decision, scan 
 	unreadable := set[WorkloadRef]{}
 	// Rollouts this Restarter started that no pod pointed at in this scan
 	// (their old pods are gone, the new ones not yet available) still hold
-	// their slots until they settle.
+	// their slots until they settle; patches without a clear answer are
+	// looked up.
+	look := make(map[WorkloadRef]struct{}, len(r.inFlight)+len(r.unconfirmed))
 	for ref := range r.inFlight {
+		look[ref] = struct{}{}
+	}
+	for ref := range r.unconfirmed {
+		look[ref] = struct{}{}
+	}
+	for ref := range look {
 		if _, ok := entries[ref]; ok {
 			continue
 		}
@@ -224,6 +236,7 @@ func (r *Restarter) buildPlan(ctx context.Context, d sidecarmode.Decision, scan 
 		if e.nsErr != nil {
 			errs = append(errs, e.nsErr)
 		}
+		e.confirmed = r.confirmUnconfirmed(ref, e.w, target)
 		_, e.restartedBefore = r.restarted[ref]
 		e.answer = r.rememberedAnswer(e.w)
 		if e.w.mode == modeEvict {
@@ -332,19 +345,24 @@ func decide(e *entry, target string) (wp WorkloadPlan, ok bool) {
 		Strategy:          w.strategy,
 		w:                 w,
 		evict:             e.evict,
+		confirmed:         e.confirmed,
 	}
 	restartable := w.mode == modeRollout || w.mode == modeEvict
 	ours := isOurs(w, target)
 	settled, progress := progressOf(e)
 	if e.stale == 0 {
-		// Only a restart of ours that has not settled is worth a line.
-		if !ours || settled || e.timedOut {
+		// Only a restart of ours that has not settled, or one to report, is
+		// worth a line.
+		if !ours || (settled && !e.confirmed) || e.timedOut {
 			return wp, false
 		}
-		wp.Action, wp.inProgress = ActionPending, true
+		wp.Action, wp.inProgress = ActionPending, !settled
 		wp.Why = fmt.Sprintf("restarted for %s; waiting for the rollout: %s", target, progress)
 		if w.mode == modeEvict {
 			wp.Why = fmt.Sprintf("restarted for %s; waiting for the recreated pods: %s", target, progress)
+		}
+		if settled {
+			wp.Why = fmt.Sprintf("restarted for %s; done", target)
 		}
 		return wp, true
 	}
@@ -402,13 +420,14 @@ func decide(e *entry, target string) (wp WorkloadPlan, ok bool) {
 			wp.Action, wp.inProgress = ActionEvict, true
 			wp.Why = fmt.Sprintf("restarted for %s; %d stale pods left, evicting %s next", target, e.stale, e.evict.Name)
 		}
-	case restartable && e.restartedBefore:
-		// Restarted for the target before, but the template lost the marker:
-		// something (a GitOps tool?) reverted it. Restarting again could fight
-		// it forever.
+	case restartable && (e.restartedBefore || w.recorded == target):
+		// Restarted for the target before (this Restarter remembers it, or the
+		// workload's own annotation says so), but the template lost the
+		// marker: something (a GitOps tool?) reverted it. Restarting again
+		// could fight it forever.
 		wp.Action = ActionNotConverging
-		wp.Why = fmt.Sprintf("restarted for %s before, but its pod template no longer carries %s (reverted by "+
-			"another tool?) and %s; not restarting it again", target, RestartAnnotation, stale)
+		wp.Why = fmt.Sprintf("restarted for %s before (the %s carries %s=%s), but its pod template no longer carries it "+
+			"(reverted by another tool?) and %s; not restarting it again", target, w.ref.Kind, RestartAnnotation, target, stale)
 	case restartable && e.evict == nil:
 		// Every stale pod was created from a template marked for the target,
 		// which no longer carries the marker.

@@ -103,6 +103,21 @@ func TestDecide(t *testing.T) {
 			action: ActionNotConverging,
 		},
 		{
+			name:   "template marker stripped, the workload's own record says restarted (after an operator restart)",
+			e:      entry{w: &workload{ref: ref, mode: modeRollout, recorded: target, settled: true, strategy: "RollingUpdate"}, stale: 2, evict: next},
+			action: ActionNotConverging,
+			why: "restarted for 1.30.2/native before (the Deployment carries " + RestartAnnotation + "=1.30.2/native), but its pod template " +
+				"no longer carries it (reverted by another tool?) and 2 stale pods (1.27.3, expected 1.30.2); not restarting it again",
+		},
+		{
+			name: "the workload's record is of an older target", e: entry{w: &workload{ref: ref, mode: modeRollout, recorded: "1.27.3/native", settled: true}, stale: 2, evict: next},
+			action: ActionRolloutRestart,
+		},
+		{
+			name: "a restart whose answer was lost, found landed, settled at once", e: entry{w: rollout(target, true), confirmed: true},
+			action: ActionPending, why: "restarted for 1.30.2/native; done",
+		},
+		{
 			name: "only pods created by a restart for the target are stale, marker gone", e: entry{w: rollout("", true), stale: 2, staleAfterRestart: 2},
 			action: ActionNotConverging,
 		},

@@ -21,8 +21,10 @@ const (
 	//
 	// It is set on the pod template of every workload the restarter restarts
 	// (so the pods created afterwards carry it too, which is how they are told
-	// from the pods the restart replaces) and, for workloads whose pods are
-	// evicted, on the workload's own metadata as well.
+	// from the pods the restart replaces) and on the workload's own metadata,
+	// the record that a tool stripping the template's annotation leaves: a
+	// workload that carries it for the target is never restarted again for
+	// it, whatever its template says.
 	RestartAnnotation = "istio-module.kyma-project.io/restarted-for"
 
 	// OptOutAnnotation with the value OptOutDisabled on a workload (the
@@ -132,6 +134,13 @@ type Restarter struct {
 	// answers are the injector's answers for target that vetoed a restart
 	// (see checkInjector).
 	answers map[WorkloadRef]injectorAnswer
+	// unconfirmed are the workloads whose marker patch for target failed
+	// with an error that does not tell whether it landed (a broken
+	// connection, a lost response): the next run looks (see record.go).
+	unconfirmed map[WorkloadRef]struct{}
+	// unconfirmedEvictions are evictions for target that failed without a
+	// clear answer, by workload: the next run looks whether the pod went.
+	unconfirmedEvictions map[WorkloadRef]unconfirmedEviction
 }
 
 // New returns a Restarter.
@@ -158,13 +167,22 @@ func New(c client.Client, recorder events.EventRecorder, opts Options) *Restarte
 		unsettledSince: map[WorkloadRef]time.Time{},
 		reported:       map[string]struct{}{},
 		answers:        map[WorkloadRef]injectorAnswer{},
+		unconfirmed:    map[WorkloadRef]struct{}{},
+
+		unconfirmedEvictions: map[WorkloadRef]unconfirmedEviction{},
 	}
 }
 
 // Run scans the cluster's pods, plans per workload and, unless
 // Options.DryRun, acts: it rolls out or evicts what is stale, within the
-// pacing limit, and emits Events. The Summary is valid even when an error is
-// returned (it then describes what was planned and done before the error).
+// pacing limit, and emits Events.
+//
+// An error that concerns one workload (its owner or namespace could not be
+// read, its patch or eviction failed) is that workload's: it is Pending, the
+// error is in Summary.Errors, and the others go ahead; Run returns no error
+// for it. Run returns an error when the run as a whole failed (the pod scan,
+// a cancelled context); the Summary then describes what was planned and done
+// before, or is empty. In a dry run the plan's errors are returned.
 //
 // Call Run only once the control plane runs the target version (see
 // install.Installer.ControlPlaneReady): the injector must already inject
@@ -183,21 +201,25 @@ func (r *Restarter) Run(ctx context.Context, d sidecarmode.Decision) (Summary, e
 	if r.opts.DryRun {
 		return summarize(plan, nil), planErr
 	}
+	r.confirmEvictions(ctx, plan.Target)
 	outcomes, actErr := r.act(ctx, plan)
 	s := summarize(plan, outcomes)
+	s.addErrors(planErr, actErr)
 	if s.StalePods > 0 || s.InProgress {
 		log.Info("Checked istio-proxy of all pods", "target", plan.Target,
 			"podsScanned", s.PodsScanned, "stalePods", s.StalePods,
 			"restarted", s.Restarted.Count, "pending", s.Pending.Count,
 			"manualRestart", s.ManualRestart.Count, "notConverging", s.NotConverging.Count,
-			"optedOut", s.OptedOut.Count)
+			"optedOut", s.OptedOut.Count, "errors", s.ErrorCount)
 	} else {
 		log.V(4).Info("No stale istio-proxy found", "target", plan.Target, "podsScanned", s.PodsScanned)
 	}
-	if actErr != nil {
-		actErr = fmt.Errorf("restart workloads for %s: %w", plan.Target, actErr)
+	if err := ctx.Err(); err != nil {
+		// Stopped midway; what was done is recorded in the cluster (the
+		// markers), so the next Run continues without repeating it.
+		return s, fmt.Errorf("restart workloads for %s: %w", plan.Target, err)
 	}
-	return s, errors.Join(planErr, actErr)
+	return s, nil
 }
 
 // Plan scans and plans without acting. The plan is what Run would do now;
@@ -223,6 +245,8 @@ func (r *Restarter) plan(ctx context.Context, d sidecarmode.Decision) (*Plan, er
 		r.unsettledSince = map[WorkloadRef]time.Time{}
 		r.reported = map[string]struct{}{}
 		r.answers = map[WorkloadRef]injectorAnswer{}
+		r.unconfirmed = map[WorkloadRef]struct{}{}
+		r.unconfirmedEvictions = map[WorkloadRef]unconfirmedEviction{}
 	}
 	scan, err := r.scan(ctx, d)
 	if err != nil {

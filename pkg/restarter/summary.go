@@ -68,6 +68,12 @@ type Summary struct {
 	// InProgress: rollouts are in progress or paced work is left; the caller
 	// should run again soon (seconds), not only on its periodic resync.
 	InProgress bool
+	// Errors are the messages of the first errors that concerned single
+	// workloads in this run (an owner or namespace that could not be read, a
+	// write that failed); ErrorCount counts them all. Those workloads are
+	// Pending and tried again on the next run; the others went ahead.
+	Errors     []string
+	ErrorCount int
 }
 
 // String is a one-line account for logs and status messages.
@@ -111,6 +117,7 @@ func summarize(plan *Plan, outcomes []outcome) Summary {
 		case o.pending != "":
 			s.Pending.add(wp.Workload)
 		case o.err != nil:
+			wp.Action, wp.Why = ActionPending, fmt.Sprintf("%v; trying again on the next run", o.err)
 			s.Pending.add(wp.Workload)
 		default:
 			switch wp.Action {
