@@ -16,6 +16,7 @@ import (
 	"github.com/istio-module/operator/api/v1alpha2"
 	"github.com/istio-module/operator/internal/reliability"
 	"github.com/istio-module/operator/internal/testenv"
+	"github.com/istio-module/operator/pkg/install"
 	"github.com/istio-module/operator/pkg/restarter"
 	"github.com/istio-module/operator/pkg/sidecarmode"
 )
@@ -92,7 +93,11 @@ var _ = Describe("The operator under API faults", Ordered, func() {
 
 	It("never rolls a workload out twice for one target when a tool strips the template's marker and the operator restarts", func(ctx context.Context) {
 		// Its pods keep a hand-made proxy of an old version, whatever the
-		// injector does: a restart cannot fix them, and it is restarted once.
+		// injector does, and a record of other proxy settings than the CR's
+		// (DNS proxying on): the injector's dry run cannot show settings, so it
+		// does not hold the restart back, and the restart cannot fix them. It
+		// is restarted once.
+		otherSettings := install.ProxySettingsFor(v1alpha2.IstioSpec{Config: v1alpha2.Config{EnableDNSProxying: ptr.To(true)}})
 		handmade := &appsv1.Deployment{
 			ObjectMeta: metav1.ObjectMeta{Namespace: reliability.AppNamespace, Name: "handmade"},
 			Spec: appsv1.DeploymentSpec{
@@ -100,7 +105,8 @@ var _ = Describe("The operator under API faults", Ordered, func() {
 				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "handmade"}},
 				Template: corev1.PodTemplateSpec{
 					ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "handmade"},
-						Annotations: map[string]string{"sidecar.istio.io/inject": "false"}},
+						Annotations: map[string]string{"sidecar.istio.io/inject": "false",
+							sidecarmode.AnnotationProxySettings: otherSettings.Record()}},
 					Spec: corev1.PodSpec{Containers: []corev1.Container{
 						{Name: "app", Image: "nginx"},
 						{Name: "istio-proxy", Image: "docker.io/istio/proxyv2:1.29.2"},
@@ -122,7 +128,7 @@ var _ = Describe("The operator under API faults", Ordered, func() {
 		key := client.ObjectKeyFromObject(handmade)
 		Expect(scenario.Env.Client.Get(ctx, key, handmade)).To(Succeed())
 		target := handmade.Spec.Template.Annotations[restarter.RestartAnnotation]
-		Expect(target).To(Equal("1.30.2/regular"))
+		Expect(target).To(HavePrefix("1.30.2/regular/"), "the target with the proxy settings' fingerprint")
 		Expect(handmade.Annotations).To(HaveKeyWithValue(restarter.RestartAnnotation, target), "the record on the workload itself")
 		Expect(mgr.Stop()).To(Succeed())
 
