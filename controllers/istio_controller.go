@@ -265,6 +265,10 @@ func (r *IstioReconciler) restartOutcome(istio *v1alpha2.Istio, d sidecarmode.De
 		if s.OptedOut.Count > 0 {
 			msg += fmt.Sprintf("; %d workload(s) opted out of restarts keep a stale istio-proxy: %s", s.OptedOut.Count, joinCategory(s.OptedOut))
 		}
+		if s.SameProxy.Count > 0 {
+			msg += fmt.Sprintf("; %d workload(s) keep a stale istio-proxy that a restart would not change (the injector gives their new pods the same proxy): %s",
+				s.SameProxy.Count, joinCategory(s.SameProxy))
+		}
 		r.setState(istio, v1alpha2.StateReady, v1alpha2.ReasonReconcileSucceeded, msg)
 	}
 	return ctrl.Result{RequeueAfter: r.ResyncPeriod}

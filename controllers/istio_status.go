@@ -24,10 +24,12 @@ func proxyRestartStatus(s restarter.Summary, previous *v1alpha2.ProxyRestartStat
 		Pending:                int32(s.Pending.Count),
 		ManualRestart:          int32(s.ManualRestart.Count),
 		NotConverging:          int32(s.NotConverging.Count),
+		SameProxy:              int32(s.SameProxy.Count),
 		RestartedWorkloads:     s.Restarted.Names,
 		PendingWorkloads:       s.Pending.Names,
 		ManualRestartWorkloads: s.ManualRestart.Names,
 		NotConvergingWorkloads: s.NotConverging.Names,
+		SameProxyWorkloads:     s.SameProxy.Names,
 	}
 	if previous != nil {
 		st.LastRunTime = previous.LastRunTime

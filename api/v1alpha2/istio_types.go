@@ -651,6 +651,12 @@ type ProxyRestartStatus struct {
 	// +optional
 	NotConverging int32 `json:"notConverging,omitempty"`
 
+	// SameProxy is how many workloads with stale pods were not restarted
+	// because the injector gives their new pods the proxy the stale pods
+	// already have: a restart would change nothing.
+	// +optional
+	SameProxy int32 `json:"sameProxy,omitempty"`
+
 	// RestartedWorkloads names the workloads restarted in this run.
 	// +kubebuilder:validation:MaxItems=6
 	// +kubebuilder:validation:items:MaxLength=512
@@ -675,6 +681,13 @@ type ProxyRestartStatus struct {
 	// +kubebuilder:validation:items:MaxLength=512
 	// +optional
 	NotConvergingWorkloads []string `json:"notConvergingWorkloads,omitempty"`
+
+	// SameProxyWorkloads names the workloads not restarted because a
+	// restart would give them the same proxy.
+	// +kubebuilder:validation:MaxItems=6
+	// +kubebuilder:validation:items:MaxLength=512
+	// +optional
+	SameProxyWorkloads []string `json:"sameProxyWorkloads,omitempty"`
 
 	// LastRunTime is when the restarter last ran.
 	// +optional

@@ -582,6 +582,11 @@ func (in *ProxyRestartStatus) DeepCopyInto(out *ProxyRestartStatus) {
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
+	if in.SameProxyWorkloads != nil {
+		in, out := &in.SameProxyWorkloads, &out.SameProxyWorkloads
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.LastRunTime != nil {
 		in, out := &in.LastRunTime, &out.LastRunTime
 		*out = (*in).DeepCopy()
