@@ -39,6 +39,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/istio-module/operator/internal/loadavg"
 	"github.com/istio-module/operator/internal/testenv"
 	"github.com/istio-module/operator/pkg/sidecarmode"
 )
@@ -468,18 +469,8 @@ func countPrefix(m map[string]int, prefix string) int {
 	return n
 }
 
-// loadAverage is the 1, 5 and 15 minute load average from /proc/loadavg.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
+// loadAverage is the 1, 5 and 15 minute load average, " "-separated.
+func loadAverage() string { return loadavg.String(" ") }
 
 // sourceState names the commit measured and whether the restarter's code
 // differs from it.

@@ -27,6 +27,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/istio-module/operator/internal/loadavg"
 	"github.com/istio-module/operator/internal/reliability"
 )
 
@@ -151,15 +152,5 @@ func table(rows []row) string {
 
 func sec(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
 
-// loadAverage is the machine's 1, 5 and 15 minute load average.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], "/")
-}
+// loadAverage is the 1, 5 and 15 minute load average, "/"-separated.
+func loadAverage() string { return loadavg.String("/") }
