@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -23,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/istio-module/operator/api/v1alpha2"
+	"github.com/istio-module/operator/internal/shortlist"
 	"github.com/istio-module/operator/pkg/install"
 	"github.com/istio-module/operator/pkg/restarter"
 	"github.com/istio-module/operator/pkg/sidecarmode"
@@ -213,7 +213,7 @@ func (r *IstioReconciler) converge(ctx context.Context, istio *v1alpha2.Istio) (
 	}
 	msg := fmt.Sprintf("Misconfigured EnvoyFilters can break the Istio ingress gateway: user-created EnvoyFilter %s targets it", filters[0])
 	if len(filters) > 1 {
-		msg = fmt.Sprintf("Misconfigured EnvoyFilters can break the Istio ingress gateway: %d user-created EnvoyFilters target it: %s", len(filters), joinFirst(filters, 5))
+		msg = fmt.Sprintf("Misconfigured EnvoyFilters can break the Istio ingress gateway: %d user-created EnvoyFilters target it: %s", len(filters), shortlist.Join(filters))
 	}
 	istio.SetCondition(v1alpha2.ReasonIngressTargetingUserResourceFound, msg)
 	if istio.Status.State == v1alpha2.StateReady {
@@ -223,14 +223,6 @@ func (r *IstioReconciler) converge(ctx context.Context, istio *v1alpha2.Istio) (
 		result.RequeueAfter = r.WarningRequeue
 	}
 	return result, nil
-}
-
-// joinFirst lists up to max names and how many more there are.
-func joinFirst(names []string, max int) string {
-	if len(names) <= max {
-		return strings.Join(names, ", ")
-	}
-	return fmt.Sprintf("%s and %d more", strings.Join(names[:max], ", "), len(names)-max)
 }
 
 // restartOutcome turns the restarter's summary into state, conditions and

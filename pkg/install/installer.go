@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -298,13 +297,4 @@ func inputKey(spec v1alpha2.IstioSpec, d sidecarmode.Decision, opts Options, pol
 		}
 	}
 	return fmt.Sprintf("%x", h.Sum(nil)), nil
-}
-
-// joinNames renders up to five names and how many more there are.
-func joinNames(names []string) string {
-	sort.Strings(names)
-	if len(names) <= 5 {
-		return strings.Join(names, ", ")
-	}
-	return fmt.Sprintf("%s and %d more", strings.Join(names[:5], ", "), len(names)-5)
 }

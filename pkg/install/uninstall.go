@@ -3,6 +3,7 @@ package install
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -16,6 +17,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/istio-module/operator/internal/shortlist"
 	"github.com/istio-module/operator/pkg/sidecarmode"
 )
 
@@ -39,14 +41,14 @@ var userResourceKinds = []schema.GroupVersionKind{
 // DanglingResourcesError blocks an uninstall while user-created Istio
 // resources exist. The user deletes them (or keeps the CR).
 type DanglingResourcesError struct {
-	// Names are "Kind namespace/name", at most a handful.
+	// Names are "Kind namespace/name" of the first few, then "and N more".
 	Names []string
 	Count int
 }
 
 func (e *DanglingResourcesError) Error() string {
 	return fmt.Sprintf("uninstall is blocked by %d Istio resource(s) created by users: %s; delete them to uninstall Istio",
-		e.Count, joinNames(e.Names))
+		e.Count, strings.Join(e.Names, ", "))
 }
 
 // UninstallResult says what an uninstall left behind.
@@ -113,8 +115,7 @@ func (i *Installer) Uninstall(ctx context.Context) (UninstallResult, error) {
 // checkUserResources returns a *DanglingResourcesError if any user-created
 // Istio resource exists.
 func (i *Installer) checkUserResources(ctx context.Context) error {
-	var names []string
-	count := 0
+	var found shortlist.List
 	for _, gvk := range userResourceKinds {
 		list := &unstructured.UnstructuredList{}
 		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
@@ -128,14 +129,11 @@ func (i *Installer) checkUserResources(ctx context.Context) error {
 			if item.GetLabels()[ManagedByLabel] == ManagedByValue {
 				continue
 			}
-			count++
-			if len(names) < 5 {
-				names = append(names, gvk.Kind+" "+item.GetNamespace()+"/"+item.GetName())
-			}
+			found.Add(gvk.Kind + " " + item.GetNamespace() + "/" + item.GetName())
 		}
 	}
-	if count > 0 {
-		return &DanglingResourcesError{Names: names, Count: count}
+	if found.Count > 0 {
+		return &DanglingResourcesError{Names: found.Names(), Count: found.Count}
 	}
 	return nil
 }
@@ -143,8 +141,7 @@ func (i *Installer) checkUserResources(ctx context.Context) error {
 // podsWithProxies pages through all pods and counts those with an
 // istio-proxy, naming up to five.
 func (i *Installer) podsWithProxies(ctx context.Context) (int, []string, error) {
-	count := 0
-	var names []string
+	var found shortlist.List
 	p := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 		var pods corev1.PodList
 		err := i.client.List(ctx, &pods, &client.ListOptions{Limit: opts.Limit, Continue: opts.Continue})
@@ -159,14 +156,11 @@ func (i *Installer) podsWithProxies(ctx context.Context) (int, []string, error) 
 		case sidecarmode.LayoutNone, sidecarmode.LayoutGateway:
 			return nil
 		}
-		count++
-		if len(names) < 5 {
-			names = append(names, pod.Namespace+"/"+pod.Name)
-		}
+		found.Add(pod.Namespace + "/" + pod.Name)
 		return nil
 	})
 	if err != nil {
 		return 0, nil, fmt.Errorf("list pods with proxies: %w", err)
 	}
-	return count, names, nil
+	return found.Count, found.Names(), nil
 }
