@@ -20,6 +20,7 @@ import (
 	"github.com/istio-module/operator/pkg/advisor"
 	"github.com/istio-module/operator/pkg/restarter"
 	"github.com/istio-module/operator/pkg/sidecarmode"
+	"github.com/istio-module/operator/pkg/workload"
 )
 
 const adviseUsage = `Find the workarounds that native sidecars make unnecessary, and the
@@ -270,14 +271,7 @@ func idleCronJobs(ctx context.Context, c client.Client, conn connFlags, seen map
 	cont := ""
 	for {
 		var list batchv1.CronJobList
-		opts := []client.ListOption{client.Limit(podPageSize)}
-		if conn.namespace != "" {
-			opts = append(opts, client.InNamespace(conn.namespace))
-		}
-		if cont != "" {
-			opts = append(opts, client.Continue(cont))
-		}
-		if err := c.List(ctx, &list, opts...); err != nil {
+		if err := c.List(ctx, &list, workload.PageOptions(podPageSize, conn.namespace, cont)...); err != nil {
 			return nil, fmt.Errorf("list CronJobs: %w", err)
 		}
 		for _, cj := range list.Items {

@@ -24,6 +24,7 @@ import (
 	"github.com/istio-module/operator/pkg/podlist"
 	"github.com/istio-module/operator/pkg/restarter"
 	"github.com/istio-module/operator/pkg/sidecarmode"
+	"github.com/istio-module/operator/pkg/workload"
 )
 
 // Reading a live cluster: the connection flags, the target as the operator
@@ -217,11 +218,7 @@ func lowestKubelet(ctx context.Context, c client.Client) (string, error) {
 	cont := ""
 	for {
 		var nodes corev1.NodeList
-		opts := []client.ListOption{client.Limit(podPageSize)}
-		if cont != "" {
-			opts = append(opts, client.Continue(cont))
-		}
-		if err := c.List(ctx, &nodes, opts...); err != nil {
+		if err := c.List(ctx, &nodes, workload.PageOptions(podPageSize, "", cont)...); err != nil {
 			return "", fmt.Errorf("list nodes: %w", err)
 		}
 		for _, n := range nodes.Items {
@@ -260,14 +257,7 @@ func meshHoldApplication(ctx context.Context, c client.Client) (bool, error) {
 // token, it calls reset and lists again from the start, so the caller's
 // aggregation starts over.
 func listPods(ctx context.Context, pager restarter.PodPager, reset func(), fn func(*corev1.Pod) error) error {
-	const maxRestarts = 5
-	for restarts := 0; ; restarts++ {
-		err := listPodPages(ctx, pager, fn)
-		if err == nil || restarts == maxRestarts || !(apierrors.IsResourceExpired(err) || apierrors.IsGone(err)) {
-			return err
-		}
-		reset()
-	}
+	return workload.ListFromStart(func() error { return listPodPages(ctx, pager, fn) }, func(int) { reset() })
 }
 
 func listPodPages(ctx context.Context, pager restarter.PodPager, fn func(*corev1.Pod) error) error {
@@ -314,7 +304,7 @@ func (k workloadKey) less(o workloadKey) bool {
 }
 
 // owners finds the workload of a pod by the restarter's rule
-// (restarter.WorkloadOf), reading the owners it looks through once each,
+// (workload.WorkloadOf), reading the owners it looks through once each,
 // metadata only.
 type owners struct {
 	c     client.Client
@@ -329,14 +319,14 @@ func (o *owners) workloadOf(ctx context.Context, pod *corev1.Pod) (workloadKey, 
 	var upper *metav1.OwnerReference
 	if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
 		gvk := schema.FromAPIVersionAndKind(ref.APIVersion, ref.Kind)
-		if restarter.LooksThrough(gvk.GroupKind()) {
+		if workload.LooksThrough(gvk.GroupKind()) {
 			var err error
 			if upper, err = o.controllerOf(ctx, gvk, pod.Namespace, ref); err != nil {
 				return workloadKey{}, err
 			}
 		}
 	}
-	w := restarter.WorkloadOf(pod, upper)
+	w := workload.WorkloadOf(pod, upper)
 	return workloadKey{Kind: w.Kind, Namespace: w.Namespace, Name: w.Name}, nil
 }
 

@@ -3,15 +3,14 @@ package install
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/istio-module/operator/api/v1alpha2"
 	"github.com/istio-module/operator/pkg/sidecarmode"
+	"github.com/istio-module/operator/pkg/workload"
 )
 
 // Names of the control-plane Deployments the charts render.
@@ -61,7 +60,7 @@ func (i *Installer) ControlPlaneReady(ctx context.Context, spec v1alpha2.IstioSp
 		if msg := atTargetVersion(&deploy, d); msg != "" {
 			return false, msg, nil
 		}
-		if msg := rolledOut(&deploy); msg != "" {
+		if msg := workload.DeploymentServing(&deploy); msg != "" {
 			return false, msg, nil
 		}
 	}
@@ -85,34 +84,6 @@ func atTargetVersion(deploy *appsv1.Deployment, d sidecarmode.Decision) string {
 	}
 	if v := tmpl.Annotations[IstioVersionAnnotation]; v != d.IstioVersion {
 		return fmt.Sprintf("gateway %s is not yet rolled out for Istio %s", deploy.Name, d.IstioVersion)
-	}
-	return ""
-}
-
-// rolledOut returns what a Deployment's rollout still waits for, or "" when
-// every replica is updated and available, the way `kubectl rollout status`
-// judges it.
-func rolledOut(deploy *appsv1.Deployment) string {
-	name := deploy.Namespace + "/" + deploy.Name
-	st := deploy.Status
-	want := int32(1)
-	if deploy.Spec.Replicas != nil {
-		want = *deploy.Spec.Replicas
-	}
-	switch {
-	case st.ObservedGeneration < deploy.Generation:
-		return fmt.Sprintf("Deployment %s: waiting for the rollout to be observed", name)
-	case st.UpdatedReplicas < want:
-		return fmt.Sprintf("Deployment %s: %d of %d replicas updated", name, st.UpdatedReplicas, want)
-	case st.Replicas > st.UpdatedReplicas:
-		return fmt.Sprintf("Deployment %s: %d old replicas pending termination", name, st.Replicas-st.UpdatedReplicas)
-	case st.AvailableReplicas < want:
-		return fmt.Sprintf("Deployment %s: %d of %d updated replicas available", name, st.AvailableReplicas, want)
-	}
-	for _, c := range st.Conditions {
-		if c.Type == appsv1.DeploymentAvailable && c.Status != corev1.ConditionTrue {
-			return fmt.Sprintf("Deployment %s is not available: %s", name, strings.TrimSpace(c.Message))
-		}
 	}
 	return ""
 }

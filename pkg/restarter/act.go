@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -15,6 +14,8 @@ import (
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/istio-module/operator/pkg/workload"
 )
 
 // Event reasons. Events are events.k8s.io/v1 Events regarding the workload.
@@ -163,12 +164,12 @@ func (r *Restarter) evictNext(ctx context.Context, target string, wp *WorkloadPl
 // Restarter's memory; a patch whose outcome is unknown (no clear answer) is
 // remembered as unconfirmed, for the next run to look at.
 func (r *Restarter) mark(ctx context.Context, target string, wp *WorkloadPlan) outcome {
-	obj, err := emptyObject(wp.Workload)
+	obj, err := workload.NewRestartable(wp.Workload)
 	if err != nil {
 		return outcome{err: err}
 	}
 	meta := map[string]any{
-		"resourceVersion": wp.w.resourceVersion,
+		"resourceVersion": wp.w.ResourceVersion,
 		"annotations":     map[string]string{RestartAnnotation: target},
 	}
 	body, err := json.Marshal(map[string]any{
@@ -199,24 +200,6 @@ func (r *Restarter) mark(ctx context.Context, target string, wp *WorkloadPlan) o
 	return outcome{err: fmt.Errorf("patch the pod template of %s: %w", wp.Workload, err)}
 }
 
-// emptyObject is a typed object naming the workload, for patches.
-func emptyObject(ref WorkloadRef) (client.Object, error) {
-	meta := metav1.ObjectMeta{Namespace: ref.Namespace, Name: ref.Name}
-	switch ref.Kind {
-	case "Deployment":
-		return &appsv1.Deployment{ObjectMeta: meta}, nil
-	case "StatefulSet":
-		return &appsv1.StatefulSet{ObjectMeta: meta}, nil
-	case "DaemonSet":
-		return &appsv1.DaemonSet{ObjectMeta: meta}, nil
-	case "ReplicaSet":
-		return &appsv1.ReplicaSet{ObjectMeta: meta}, nil
-	case "ReplicationController":
-		return &corev1.ReplicationController{ObjectMeta: meta}, nil
-	}
-	return nil, fmt.Errorf("restart %s: the restarter does not restart this kind", ref)
-}
-
 // warnOnce emits a Warning Event about the workload once per target and
 // Restarter, not on every run.
 func (r *Restarter) warnOnce(wp *WorkloadPlan, reason, action string) {
@@ -244,7 +227,7 @@ func (r *Restarter) event(wp *WorkloadPlan, eventType, reason, action, format st
 		Kind:       wp.Workload.Kind,
 		Namespace:  wp.Workload.Namespace,
 		Name:       wp.Workload.Name,
-		UID:        wp.w.uid,
+		UID:        wp.w.UID,
 	}
 	r.recorder.Eventf(regarding, nil, eventType, reason, action, "%s", note)
 }

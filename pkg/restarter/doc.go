@@ -6,9 +6,9 @@
 //
 //	scan   (scan.go)    page through all pods uncached; classify each against
 //	                    the sidecarmode.Decision; aggregate per direct owner
-//	plan   (plan.go,    resolve owners to workloads (owners.go), judge their
-//	        owners.go,  rollouts (rollout.go), decide one Action per workload
-//	        rollout.go) and apply the pacing limit
+//	plan   (plan.go)    resolve owners to workloads (pkg/workload: reads,
+//	                    listings, rollout judgement), decide one Action per
+//	                    workload and apply the pacing limit
 //	act    (act.go)     patch pod templates, evict pods, emit Events
 //	report (summary.go, a Summary for the CR status, Prometheus metrics
 //	        metrics.go)
@@ -81,7 +81,7 @@
 // The owners of stale pods are read once per scan: one by one, 16 at a
 // time, or, when the plan needs many of a kind (at least 32, and a tenth of
 // all objects of that kind), by paging through all of them, which costs a
-// tenth of a GET per object (ownerlist.go). Those pages are decoded whole,
+// tenth of a GET per object (workload.Reader.ListOwners). Those pages are decoded whole,
 // so they are small: 100 objects of metadata, 50 workloads.
 //
 // See docs/restarter.md for the user's view.

@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/istio-module/operator/pkg/sidecarmode"
+	"github.com/istio-module/operator/pkg/workload"
 )
 
 // The injector is the authority on what a new pod gets: the model in
@@ -47,7 +48,7 @@ type injectorAnswer struct {
 // error means the injector could not be asked (the workload cannot be read,
 // the webhook is down, quota or another admission plugin refused the pod).
 func (r *Restarter) AskInjector(ctx context.Context, ref WorkloadRef, target string) (sidecarmode.Proxy, error) {
-	obj, err := emptyObject(ref)
+	obj, err := workload.NewRestartable(ref)
 	if err != nil {
 		return sidecarmode.Proxy{}, err
 	}
@@ -142,7 +143,7 @@ func (r *Restarter) checkInjector(ctx context.Context, target string, wp *Worklo
 		log.V(4).Info("Injector gives new pods another proxy, restarting", "answer", ProxyPhrase(answer))
 		return outcome{}, false
 	}
-	r.answers[wp.Workload] = injectorAnswer{generation: wp.w.generation, proxy: answer}
+	r.answers[wp.Workload] = injectorAnswer{generation: wp.w.Generation, proxy: answer}
 	log.Info("Injector gives new pods the proxy the stale pods have, not restarting", "answer", ProxyPhrase(answer))
 	r.event(wp, corev1.EventTypeNormal, EventRestartSkipped, "AskInjector", "%s", why)
 	return outcome{sameProxy: why}, true
@@ -150,9 +151,9 @@ func (r *Restarter) checkInjector(ctx context.Context, target string, wp *Worklo
 
 // rememberedAnswer is the injector's answer for the workload that the
 // Restarter remembers, when it still applies to the workload's spec.
-func (r *Restarter) rememberedAnswer(w *workload) *sidecarmode.Proxy {
-	a, ok := r.answers[w.ref]
-	if !ok || a.generation != w.generation {
+func (r *Restarter) rememberedAnswer(w *workload.Facts) *sidecarmode.Proxy {
+	a, ok := r.answers[w.Ref]
+	if !ok || a.generation != w.Generation {
 		return nil
 	}
 	return &a.proxy

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/istio-module/operator/pkg/sidecarmode"
+	"github.com/istio-module/operator/pkg/workload"
 )
 
 // Action is what the restarter does, or would do, about one workload.
@@ -106,7 +107,7 @@ type WorkloadPlan struct {
 	// Why explains Action in a sentence.
 	Why string
 
-	w          *workload
+	w          *workload.Facts
 	evict      *podRef
 	inProgress bool // holds a rollout slot: a restart for the target has not settled
 	confirmed  bool // a restart whose patch answer was lost, found to have landed
@@ -114,7 +115,7 @@ type WorkloadPlan struct {
 
 // entry gathers the groups of pods of one workload.
 type entry struct {
-	w          *workload
+	w          *workload.Facts
 	nsOptedOut bool
 	// nsErr: the namespace could not be read, so its opt-out is unknown.
 	nsErr error
@@ -168,13 +169,14 @@ func (e *entry) merge(g *group) {
 func (r *Restarter) buildPlan(ctx context.Context, d sidecarmode.Decision, scan *scanResult) (*Plan, error) {
 	var errs []error
 	target := d.Target()
-	own := newOwners(r.c, r.opts.PageSize)
+	own := workload.NewReader(r.c, r.opts.PageSize)
+	own.OnListRestart = listRestartsTotal.Inc
 	entries := map[WorkloadRef]*entry{}
-	add := func(w *workload) *entry {
-		e, ok := entries[w.ref]
+	add := func(w *workload.Facts) *entry {
+		e, ok := entries[w.Ref]
 		if !ok {
 			e = &entry{w: w}
-			entries[w.ref] = e
+			entries[w.Ref] = e
 		}
 		return e
 	}
@@ -185,18 +187,26 @@ func (r *Restarter) buildPlan(ctx context.Context, d sidecarmode.Decision, scan 
 	}
 	// Resolved in a fixed order, so that the errors and the plan do not
 	// depend on the map's.
-	sort.Slice(groups, func(i, j int) bool { return ownerKeyLess(groups[i].owner, groups[j].owner) })
-	own.listOwners(ctx, groups)
-	own.prefetch(ctx, groups)
+	sort.Slice(groups, func(i, j int) bool { return groups[i].owner.Less(groups[j].owner) })
+	owners := make([]workload.Owner, len(groups))
+	for i, g := range groups {
+		owners[i] = g.owner
+	}
+	own.ListOwners(ctx, owners)
+	own.Prefetch(ctx, owners)
 	for _, g := range groups {
 		k := g.owner
-		w, err := own.resolve(ctx, g)
+		w, err := own.Resolve(ctx, k)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, err
 			}
 			errs = append(errs, fmt.Errorf("find the workload of pods owned by %s %s/%s: %w", k.Kind, k.Namespace, k.Name, err))
-			w = unreadableWorkload(k, err)
+			w = workload.Unreadable(k, err)
+		}
+		if g.optedOut {
+			// A bare pod is its own workload: its facts are its own.
+			w.OptedOut = true
 		}
 		add(w).merge(g)
 	}
@@ -216,7 +226,7 @@ func (r *Restarter) buildPlan(ctx context.Context, d sidecarmode.Decision, scan 
 		if _, ok := entries[ref]; ok {
 			continue
 		}
-		w, err := own.workload(ctx, ref, "")
+		w, err := own.Read(ctx, ref, "")
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, err
@@ -229,7 +239,7 @@ func (r *Restarter) buildPlan(ctx context.Context, d sidecarmode.Decision, scan 
 		add(w)
 	}
 	for ref, e := range entries {
-		e.nsOptedOut, e.nsErr = own.namespaceOptedOut(ctx, ref.Namespace)
+		e.nsOptedOut, e.nsErr = own.NamespaceOptedOut(ctx, ref.Namespace)
 		if e.nsErr != nil && ctx.Err() != nil {
 			return nil, e.nsErr
 		}
@@ -239,8 +249,8 @@ func (r *Restarter) buildPlan(ctx context.Context, d sidecarmode.Decision, scan 
 		e.confirmed = r.confirmUnconfirmed(ref, e.w, target)
 		_, e.restartedBefore = r.restarted[ref]
 		e.answer = r.rememberedAnswer(e.w)
-		if e.w.mode == modeEvict {
-			e.ready = scan.readyByOwner[e.w.uid]
+		if e.w.Mode == workload.ModeEvict {
+			e.ready = scan.readyByOwner[e.w.UID]
 		}
 		if settled, _ := progressOf(e); isOurs(e.w, target) && !settled {
 			now := r.now()
@@ -279,7 +289,7 @@ func (r *Restarter) buildPlan(ctx context.Context, d sidecarmode.Decision, scan 
 		plan.Workloads = append(plan.Workloads, wp)
 	}
 	sort.Slice(plan.Workloads, func(i, j int) bool {
-		return workloadLess(plan.Workloads[i].Workload, plan.Workloads[j].Workload)
+		return plan.Workloads[i].Workload.Less(plan.Workloads[j].Workload)
 	})
 	pace(plan)
 
@@ -303,8 +313,8 @@ func inProgress(plan *Plan, ref WorkloadRef) bool {
 
 // isOurs reports whether w carries the marker of a restart for target by this
 // operator (and is a kind the restarter restarts).
-func isOurs(w *workload, target string) bool {
-	return (w.mode == modeRollout || w.mode == modeEvict) && w.marker == target
+func isOurs(w *workload.Facts, target string) bool {
+	return w.Mode.Restartable() && w.Marker == target
 }
 
 // progressOf judges whether a workload's pod replacement has settled,
@@ -319,11 +329,11 @@ func isOurs(w *workload, target string) bool {
 //     those pods were listed just before they left.
 func progressOf(e *entry) (settled bool, progress string) {
 	w := e.w
-	settled, progress = w.settled, w.progress
+	settled, progress = w.Settled, w.Progress
 	switch {
-	case w.mode == modeEvict && settled && e.ready < w.desired:
-		return false, fmt.Sprintf("%d of %d pods running and ready", e.ready, w.desired)
-	case w.mode == modeRollout && settled && !w.failed && w.keeps == "" && e.staleAfterRestart == 0 && e.stale > 0:
+	case w.Mode == workload.ModeEvict && settled && e.ready < w.Desired:
+		return false, fmt.Sprintf("%d of %d pods running and ready", e.ready, w.Desired)
+	case w.Mode == workload.ModeRollout && settled && !w.Failed && w.Keeps == "" && e.staleAfterRestart == 0 && e.stale > 0:
 		return false, "the rollout finished; its old pods are being replaced"
 	}
 	return settled, progress
@@ -334,20 +344,20 @@ func progressOf(e *entry) (settled bool, progress string) {
 func decide(e *entry, target string) (wp WorkloadPlan, ok bool) {
 	w := e.w
 	wp = WorkloadPlan{
-		Workload:          w.ref,
+		Workload:          w.Ref,
 		Layouts:           e.layouts.sorted(),
 		SettingsStale:     e.settingsStale,
 		ProxyVersions:     e.versions.sorted(),
 		StalePods:         e.stale,
 		StaleAfterRestart: e.staleAfterRestart,
 		Reasons:           e.reasons.sorted(),
-		RestartedFor:      w.marker,
-		Strategy:          w.strategy,
+		RestartedFor:      w.Marker,
+		Strategy:          w.Strategy,
 		w:                 w,
 		evict:             e.evict,
 		confirmed:         e.confirmed,
 	}
-	restartable := w.mode == modeRollout || w.mode == modeEvict
+	restartable := w.Mode.Restartable()
 	ours := isOurs(w, target)
 	settled, progress := progressOf(e)
 	if e.stale == 0 {
@@ -358,7 +368,7 @@ func decide(e *entry, target string) (wp WorkloadPlan, ok bool) {
 		}
 		wp.Action, wp.inProgress = ActionPending, !settled
 		wp.Why = fmt.Sprintf("restarted for %s; waiting for the rollout: %s", target, progress)
-		if w.mode == modeEvict {
+		if w.Mode == workload.ModeEvict {
 			wp.Why = fmt.Sprintf("restarted for %s; waiting for the recreated pods: %s", target, progress)
 		}
 		if settled {
@@ -372,30 +382,30 @@ func decide(e *entry, target string) (wp WorkloadPlan, ok bool) {
 	case e.nsErr != nil:
 		wp.Action = ActionPending
 		wp.Why = fmt.Sprintf("%s; could not read namespace %s to check its opt-out (%v); trying again on the next run",
-			stale, w.ref.Namespace, e.nsErr)
+			stale, w.Ref.Namespace, e.nsErr)
 	case e.nsOptedOut:
 		wp.Action = ActionOptedOut
 		wp.Why = fmt.Sprintf("%s; namespace %s is annotated %s=%s, so the restarter leaves it alone",
-			stale, w.ref.Namespace, OptOutAnnotation, OptOutDisabled)
-	case w.optedOut:
+			stale, w.Ref.Namespace, OptOutAnnotation, OptOutDisabled)
+	case w.OptedOut:
 		wp.Action = ActionOptedOut
 		wp.Why = fmt.Sprintf("%s; the %s is annotated %s=%s, so the restarter leaves it alone",
-			stale, w.ref.Kind, OptOutAnnotation, OptOutDisabled)
-	case w.mode == modeUnresolved:
-		wp.Action, wp.Why = ActionPending, w.why
-	case w.mode == modeManual:
+			stale, w.Ref.Kind, OptOutAnnotation, OptOutDisabled)
+	case w.Mode == workload.ModeUnresolved:
+		wp.Action, wp.Why = ActionPending, w.Why
+	case w.Mode == workload.ModeManual:
 		wp.Action = ActionManual
-		wp.Why = fmt.Sprintf("manual restart required: %s; it is %s", stale, w.why)
+		wp.Why = fmt.Sprintf("manual restart required: %s; it is %s", stale, w.Why)
 	case ours && !settled && e.timedOut:
 		wp.Action = ActionNotConverging
 		wp.Why = fmt.Sprintf("restarted for %s, but after %s it has still not settled (%s) and %s; not restarting it again",
 			target, e.waited.Round(time.Second), progress, stale)
-	case w.mode == modeRollout && ours:
+	case w.Mode == workload.ModeRollout && ours:
 		switch {
 		case !settled:
 			wp.Action, wp.inProgress = ActionPending, true
 			wp.Why = fmt.Sprintf("restarted for %s; waiting for the rollout: %s", target, progress)
-		case w.failed:
+		case w.Failed:
 			wp.Action = ActionNotConverging
 			wp.Why = fmt.Sprintf("restarted for %s, but %s; %s; not restarting it again", target, progress, stale)
 		case e.staleAfterRestart > 0:
@@ -405,9 +415,9 @@ func decide(e *entry, target string) (wp WorkloadPlan, ok bool) {
 		default:
 			wp.Action = ActionNotConverging
 			wp.Why = fmt.Sprintf("restarted for %s and the rollout finished, but %s: %s; not restarting it again",
-				target, stale, w.keeps)
+				target, stale, w.Keeps)
 		}
-	case w.mode == modeEvict && ours:
+	case w.Mode == workload.ModeEvict && ours:
 		switch {
 		case e.staleAfterRestart > 0 && settled:
 			wp.Action = ActionNotConverging
@@ -420,14 +430,14 @@ func decide(e *entry, target string) (wp WorkloadPlan, ok bool) {
 			wp.Action, wp.inProgress = ActionEvict, true
 			wp.Why = fmt.Sprintf("restarted for %s; %d stale pods left, evicting %s next", target, e.stale, e.evict.Name)
 		}
-	case restartable && (e.restartedBefore || w.recorded == target):
+	case restartable && (e.restartedBefore || w.Recorded == target):
 		// Restarted for the target before (this Restarter remembers it, or the
 		// workload's own annotation says so), but the template lost the
 		// marker: something (a GitOps tool?) reverted it. Restarting again
 		// could fight it forever.
 		wp.Action = ActionNotConverging
 		wp.Why = fmt.Sprintf("restarted for %s before (the %s carries %s=%s), but its pod template no longer carries it "+
-			"(reverted by another tool?) and %s; not restarting it again", target, w.ref.Kind, RestartAnnotation, target, stale)
+			"(reverted by another tool?) and %s; not restarting it again", target, w.Ref.Kind, RestartAnnotation, target, stale)
 	case restartable && e.evict == nil:
 		// Every stale pod was created from a template marked for the target,
 		// which no longer carries the marker.
@@ -437,13 +447,13 @@ func decide(e *entry, target string) (wp WorkloadPlan, ok bool) {
 		// The injector was asked before and vetoed: asking again in every
 		// run would hold a rollout slot for nothing.
 		wp.Action, wp.Why = ActionSameProxy, sameProxyWhy(stale, *e.answer)
-	case w.mode == modeRollout:
+	case w.Mode == workload.ModeRollout:
 		wp.Action = ActionRolloutRestart
 		wp.Why = fmt.Sprintf("%s; roll it out by setting the pod-template annotation %s=%s", stale, RestartAnnotation, target)
-	case w.mode == modeEvict:
-		how := fmt.Sprintf("its update strategy is %s, so a template change replaces no pod", w.strategy)
-		if w.strategy == "no owner" {
-			how = fmt.Sprintf("a %s without an owner keeps its pods on a template change", w.ref.Kind)
+	case w.Mode == workload.ModeEvict:
+		how := fmt.Sprintf("its update strategy is %s, so a template change replaces no pod", w.Strategy)
+		if w.Strategy == workload.StrategyNoOwner {
+			how = fmt.Sprintf("a %s without an owner keeps its pods on a template change", w.Ref.Kind)
 		}
 		if !settled {
 			wp.Action = ActionPending
@@ -494,27 +504,4 @@ func stalePhrase(n int, reasons []string) string {
 		pods = "pod"
 	}
 	return fmt.Sprintf("%d stale %s (%s)", n, pods, strings.Join(reasons, "; "))
-}
-
-func ownerKeyLess(a, b ownerKey) bool {
-	if a.Namespace != b.Namespace {
-		return a.Namespace < b.Namespace
-	}
-	if a.Kind != b.Kind {
-		return a.Kind < b.Kind
-	}
-	if a.Name != b.Name {
-		return a.Name < b.Name
-	}
-	return a.UID < b.UID
-}
-
-func workloadLess(a, b WorkloadRef) bool {
-	if a.Namespace != b.Namespace {
-		return a.Namespace < b.Namespace
-	}
-	if a.Kind != b.Kind {
-		return a.Kind < b.Kind
-	}
-	return a.Name < b.Name
 }

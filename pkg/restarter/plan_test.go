@@ -20,17 +20,18 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/istio-module/operator/pkg/sidecarmode"
+	"github.com/istio-module/operator/pkg/workload"
 )
 
 const target = "1.30.2/native"
 
 func TestDecide(t *testing.T) {
 	ref := WorkloadRef{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "a", Name: "web"}
-	rollout := func(marker string, settled bool) *workload {
-		return &workload{ref: ref, mode: modeRollout, marker: marker, settled: settled, progress: "1 of 2 replicas updated", strategy: "RollingUpdate"}
+	rollout := func(marker string, settled bool) *workload.Facts {
+		return &workload.Facts{Ref: ref, Mode: workload.ModeRollout, Marker: marker, Settled: settled, Progress: "1 of 2 replicas updated", Strategy: "RollingUpdate"}
 	}
-	evictW := func(marker string, settled bool) *workload {
-		return &workload{ref: ref, mode: modeEvict, marker: marker, settled: settled, progress: "1 of 2 pods ready", strategy: "OnDelete", desired: 2}
+	evictW := func(marker string, settled bool) *workload.Facts {
+		return &workload.Facts{Ref: ref, Mode: workload.ModeEvict, Marker: marker, Settled: settled, Progress: "1 of 2 pods ready", Strategy: "OnDelete", Desired: 2}
 	}
 	next := &podRef{Name: "web-0", UID: "u"}
 	tests := []struct {
@@ -89,13 +90,13 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name:   "rollout finished, partition keeps old pods",
-			e:      entry{w: &workload{ref: ref, mode: modeRollout, marker: target, settled: true, keeps: "its RollingUpdate partition 1 keeps x"}, stale: 1, evict: next},
+			e:      entry{w: &workload.Facts{Ref: ref, Mode: workload.ModeRollout, Marker: target, Settled: true, Keeps: "its RollingUpdate partition 1 keeps x"}, stale: 1, evict: next},
 			action: ActionNotConverging,
 			why:    "restarted for 1.30.2/native and the rollout finished, but 1 stale pod (1.27.3, expected 1.30.2): its RollingUpdate partition 1 keeps x; not restarting it again",
 		},
 		{
 			name:   "rollout failed",
-			e:      entry{w: &workload{ref: ref, mode: modeRollout, marker: target, settled: true, failed: true, progress: "the rollout exceeded its progress deadline: x"}, stale: 1, evict: next},
+			e:      entry{w: &workload.Facts{Ref: ref, Mode: workload.ModeRollout, Marker: target, Settled: true, Failed: true, Progress: "the rollout exceeded its progress deadline: x"}, stale: 1, evict: next},
 			action: ActionNotConverging, why: "restarted for 1.30.2/native, but the rollout exceeded its progress deadline: x; 1 stale pod (1.27.3, expected 1.30.2); not restarting it again",
 		},
 		{
@@ -104,13 +105,13 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name:   "template marker stripped, the workload's own record says restarted (after an operator restart)",
-			e:      entry{w: &workload{ref: ref, mode: modeRollout, recorded: target, settled: true, strategy: "RollingUpdate"}, stale: 2, evict: next},
+			e:      entry{w: &workload.Facts{Ref: ref, Mode: workload.ModeRollout, Recorded: target, Settled: true, Strategy: "RollingUpdate"}, stale: 2, evict: next},
 			action: ActionNotConverging,
 			why: "restarted for 1.30.2/native before (the Deployment carries " + RestartAnnotation + "=1.30.2/native), but its pod template " +
 				"no longer carries it (reverted by another tool?) and 2 stale pods (1.27.3, expected 1.30.2); not restarting it again",
 		},
 		{
-			name: "the workload's record is of an older target", e: entry{w: &workload{ref: ref, mode: modeRollout, recorded: "1.27.3/native", settled: true}, stale: 2, evict: next},
+			name: "the workload's record is of an older target", e: entry{w: &workload.Facts{Ref: ref, Mode: workload.ModeRollout, Recorded: "1.27.3/native", Settled: true}, stale: 2, evict: next},
 			action: ActionRolloutRestart,
 		},
 		{
@@ -126,11 +127,11 @@ func TestDecide(t *testing.T) {
 			action: ActionOptedOut, why: "1 stale pod (1.27.3, expected 1.30.2); namespace a is annotated " + OptOutAnnotation + "=disabled, so the restarter leaves it alone",
 		},
 		{
-			name: "workload opted out", e: entry{w: &workload{ref: ref, mode: modeRollout, optedOut: true}, stale: 1, evict: next},
+			name: "workload opted out", e: entry{w: &workload.Facts{Ref: ref, Mode: workload.ModeRollout, OptedOut: true}, stale: 1, evict: next},
 			action: ActionOptedOut,
 		},
 		{
-			name: "opted out beats manual", e: entry{w: &workload{ref: ref, mode: modeManual, optedOut: true, why: "a Job"}, stale: 1},
+			name: "opted out beats manual", e: entry{w: &workload.Facts{Ref: ref, Mode: workload.ModeManual, OptedOut: true, Why: "a Job"}, stale: 1},
 			action: ActionOptedOut,
 		},
 		{
@@ -138,11 +139,11 @@ func TestDecide(t *testing.T) {
 			action: ActionPending,
 		},
 		{
-			name: "manual", e: entry{w: &workload{ref: ref, mode: modeManual, why: "a Job: x"}, stale: 1},
+			name: "manual", e: entry{w: &workload.Facts{Ref: ref, Mode: workload.ModeManual, Why: "a Job: x"}, stale: 1},
 			action: ActionManual, why: "manual restart required: 1 stale pod (1.27.3, expected 1.30.2); it is a Job: x",
 		},
 		{
-			name: "owner gone", e: entry{w: &workload{ref: ref, mode: modeUnresolved, why: "gone"}, stale: 1},
+			name: "owner gone", e: entry{w: &workload.Facts{Ref: ref, Mode: workload.ModeUnresolved, Why: "gone"}, stale: 1},
 			action: ActionPending, why: "gone",
 		},
 		{
@@ -433,7 +434,7 @@ func TestDecideRemembersTheInjectorsAnswer(t *testing.T) {
 	nativeAnswer := &sidecarmode.Proxy{Layout: sidecarmode.LayoutNative, Version: "1.30.2"}
 	tests := []struct {
 		name     string
-		mode     mode
+		mode     workload.Mode
 		marker   string
 		answer   *sidecarmode.Proxy
 		layouts  []sidecarmode.Layout
@@ -441,25 +442,25 @@ func TestDecideRemembersTheInjectorsAnswer(t *testing.T) {
 		settings bool // a stale pod was injected under other proxy settings
 		want     Action
 	}{
-		{name: "no answer: restart", mode: modeRollout, layouts: []sidecarmode.Layout{sidecarmode.LayoutNative}, versions: []string{"1.30.2"},
+		{name: "no answer: restart", mode: workload.ModeRollout, layouts: []sidecarmode.Layout{sidecarmode.LayoutNative}, versions: []string{"1.30.2"},
 			want: ActionRolloutRestart},
-		{name: "answer equals the stale pods: same proxy", mode: modeRollout, answer: nativeAnswer,
+		{name: "answer equals the stale pods: same proxy", mode: workload.ModeRollout, answer: nativeAnswer,
 			layouts: []sidecarmode.Layout{sidecarmode.LayoutNative}, versions: []string{"1.30.2"}, want: ActionSameProxy},
-		{name: "answer equals the stale pods of an evicted workload: same proxy", mode: modeEvict, answer: nativeAnswer,
+		{name: "answer equals the stale pods of an evicted workload: same proxy", mode: workload.ModeEvict, answer: nativeAnswer,
 			layouts: []sidecarmode.Layout{sidecarmode.LayoutNative}, versions: []string{"1.30.2"}, want: ActionSameProxy},
-		{name: "the pods changed since (another version among them): ask again", mode: modeRollout, answer: nativeAnswer,
+		{name: "the pods changed since (another version among them): ask again", mode: workload.ModeRollout, answer: nativeAnswer,
 			layouts: []sidecarmode.Layout{sidecarmode.LayoutNative}, versions: []string{"1.29.2", "1.30.2"}, want: ActionRolloutRestart},
-		{name: "the pods have another layout than the answer: restart", mode: modeRollout, answer: nativeAnswer,
+		{name: "the pods have another layout than the answer: restart", mode: workload.ModeRollout, answer: nativeAnswer,
 			layouts: []sidecarmode.Layout{sidecarmode.LayoutRegular}, versions: []string{"1.30.2"}, want: ActionRolloutRestart},
-		{name: "stale for proxy settings, which the answer's layout and version do not show: restart", mode: modeRollout, answer: nativeAnswer,
+		{name: "stale for proxy settings, which the answer's layout and version do not show: restart", mode: workload.ModeRollout, answer: nativeAnswer,
 			layouts: []sidecarmode.Layout{sidecarmode.LayoutNative}, versions: []string{"1.30.2"}, settings: true, want: ActionRolloutRestart},
-		{name: "restarted for the target already: the answer does not matter", mode: modeRollout, marker: target, answer: nativeAnswer,
+		{name: "restarted for the target already: the answer does not matter", mode: workload.ModeRollout, marker: target, answer: nativeAnswer,
 			layouts: []sidecarmode.Layout{sidecarmode.LayoutNative}, versions: []string{"1.30.2"}, want: ActionNotConverging},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			w := &workload{ref: ref, mode: tt.mode, marker: tt.marker, settled: true, strategy: "RollingUpdate", desired: 1}
+			w := &workload.Facts{Ref: ref, Mode: tt.mode, Marker: tt.marker, Settled: true, Strategy: "RollingUpdate", Desired: 1}
 			e := entry{w: w, stale: 1, ready: 1, evict: &podRef{Name: "web-0"}, answer: tt.answer, settingsStale: tt.settings}
 			if tt.marker != "" {
 				e.staleAfterRestart, e.evict = 1, nil

@@ -10,6 +10,8 @@ import (
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/istio-module/operator/pkg/workload"
 )
 
 // The record of a restart, and restarts whose answer was lost.
@@ -31,8 +33,8 @@ import (
 // patch for target had no clear answer: confirmed is true when the marker is
 // there (the restart happened; it counts as restarted and in flight now).
 // When it is not, the patch did not land and the workload is decided afresh.
-func (r *Restarter) confirmUnconfirmed(ref WorkloadRef, w *workload, target string) (confirmed bool) {
-	if _, ok := r.unconfirmed[ref]; !ok || w.mode == modeUnresolved {
+func (r *Restarter) confirmUnconfirmed(ref WorkloadRef, w *workload.Facts, target string) (confirmed bool) {
+	if _, ok := r.unconfirmed[ref]; !ok || w.Mode == workload.ModeUnresolved {
 		// Not ours to look at, or not readable now: next run.
 		return false
 	}
@@ -49,7 +51,7 @@ func (r *Restarter) confirmUnconfirmed(ref WorkloadRef, w *workload, target stri
 // rolloutRestart reports one it saw succeed.
 func (r *Restarter) reportConfirmed(ctx context.Context, target string, wp *WorkloadPlan) {
 	log := ctrl.LoggerFrom(ctx).WithValues(wp.Workload.Kind, klog.KRef(wp.Workload.Namespace, wp.Workload.Name))
-	if wp.w.mode == modeEvict {
+	if wp.w.Mode == workload.ModeEvict {
 		log.Info("Marked workload for eviction of pods with stale istio-proxy (the answer to the patch was lost)", "target", target)
 		return
 	}

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/istio-module/operator/pkg/sidecarmode"
+	"github.com/istio-module/operator/pkg/workload"
 )
 
 const (
@@ -25,15 +26,18 @@ const (
 	// the record that a tool stripping the template's annotation leaves: a
 	// workload that carries it for the target is never restarted again for
 	// it, whatever its template says.
-	RestartAnnotation = "istio-module.kyma-project.io/restarted-for"
+	RestartAnnotation = workload.RestartAnnotation
 
 	// OptOutAnnotation with the value OptOutDisabled on a workload (the
 	// Deployment, StatefulSet, ... itself, or a bare Pod) or on a namespace
 	// keeps the restarter away: such workloads are reported, never touched.
-	OptOutAnnotation = "istio-module.kyma-project.io/restart"
+	OptOutAnnotation = workload.OptOutAnnotation
 	// OptOutDisabled is the value of OptOutAnnotation that opts out.
-	OptOutDisabled = "disabled"
+	OptOutDisabled = workload.OptOutDisabled
 )
+
+// WorkloadRef names a workload: the object the restarter acts on or reports.
+type WorkloadRef = workload.Ref
 
 // Defaults of Options.
 const (
@@ -42,10 +46,6 @@ const (
 	DefaultControlPlaneNamespace       = "istio-system"
 	DefaultRolloutTimeout              = 15 * time.Minute
 )
-
-// maxListRestarts bounds how often one scan restarts its listing after the
-// API server expired its continue token.
-const maxListRestarts = 5
 
 // Options tune a Restarter. The zero value means the defaults.
 type Options struct {

@@ -11,6 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/istio-module/operator/pkg/workload"
 )
 
 // generatedPods is an API server stand-in that serves a large pod list in
@@ -111,7 +113,7 @@ func TestScanGivesUpWhenTheTokenKeepsExpiring(t *testing.T) {
 	_, err := New(api, nil, Options{PageSize: 300}).scan(context.Background(), d)
 	g.Expect(err).To(HaveOccurred())
 	g.Expect(apierrors.IsResourceExpired(err)).To(BeTrue())
-	g.Expect(api.continueCalls).To(Equal(maxListRestarts + 1))
+	g.Expect(api.continueCalls).To(Equal(workload.MaxListRestarts + 1))
 }
 
 // TestScanMemoryDoesNotGrowWithPods measures the live heap between pages:

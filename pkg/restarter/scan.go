@@ -6,33 +6,14 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/istio-module/operator/pkg/sidecarmode"
+	"github.com/istio-module/operator/pkg/workload"
 )
-
-// ownerKey names what directly controls a pod: its controller owner
-// reference, or the pod itself when it has none.
-type ownerKey struct {
-	APIVersion, Kind, Namespace, Name string
-	UID                               types.UID
-}
-
-// workloadRef is the owner as a workload, for owners that are the workload
-// their pods belong to.
-func (k ownerKey) workloadRef() WorkloadRef {
-	return WorkloadRef{APIVersion: k.APIVersion, Kind: k.Kind, Namespace: k.Namespace, Name: k.Name}
-}
-
-func (k ownerKey) gk() schema.GroupKind {
-	gv, _ := schema.ParseGroupVersion(k.APIVersion)
-	return schema.GroupKind{Group: gv.Group, Kind: k.Kind}
-}
 
 // podRef names one pod, with its UID as an eviction precondition.
 type podRef struct {
@@ -44,7 +25,7 @@ type podRef struct {
 // counters and small sets, never pods, so the scan's memory grows with the
 // number of workloads, not with the number of pods.
 type group struct {
-	owner ownerKey
+	owner workload.Owner
 	// optedOut: a bare pod carrying the opt-out annotation.
 	optedOut bool
 
@@ -78,7 +59,7 @@ type scanResult struct {
 	// staleByReason counts stale pods per reason kind (a pod with two
 	// reasons counts under both).
 	staleByReason map[sidecarmode.ReasonKind]int
-	groups        map[ownerKey]*group
+	groups        map[workload.Owner]*group
 	// readyByOwner counts, per controller owner's UID, the pods that are Running,
 	// Ready and not terminating, with a proxy or not: evictions wait until
 	// the list agrees with the workload's status that all pods are up.
@@ -90,7 +71,7 @@ type scanResult struct {
 func newScanResult() *scanResult {
 	return &scanResult{
 		staleByReason: map[sidecarmode.ReasonKind]int{},
-		groups:        map[ownerKey]*group{},
+		groups:        map[workload.Owner]*group{},
 		readyByOwner:  map[types.UID]int32{},
 	}
 }
@@ -99,26 +80,21 @@ func newScanResult() *scanResult {
 // them per direct owner. When the API server expires the continue token
 // (410 Gone: the snapshot the pages come from was compacted away), the
 // listing starts over from scratch with an empty aggregation, so nothing is
-// counted twice; it gives up after maxListRestarts such restarts.
+// counted twice; it gives up after workload.MaxListRestarts such restarts.
 func (r *Restarter) scan(ctx context.Context, d sidecarmode.Decision) (*scanResult, error) {
-	log := ctrl.LoggerFrom(ctx)
-	restarts := 0
-	for {
-		res := newScanResult()
-		res.listRestarts = restarts
-		err := r.listPages(ctx, func(pod *corev1.Pod) {
-			res.add(pod, d, r.opts.ControlPlaneNamespace)
-		})
-		if err == nil {
-			return res, nil
-		}
-		if !isExpired(err) || restarts >= maxListRestarts {
-			return nil, err
-		}
-		restarts++
+	res := newScanResult()
+	err := workload.ListFromStart(func() error {
+		return r.listPages(ctx, func(pod *corev1.Pod) { res.add(pod, d, r.opts.ControlPlaneNamespace) })
+	}, func(restart int) {
+		res = newScanResult()
+		res.listRestarts = restart
 		listRestartsTotal.Inc()
-		log.Info("Pod list continue token expired, listing again from the start", "restart", restarts)
+		ctrl.LoggerFrom(ctx).Info("Pod list continue token expired, listing again from the start", "restart", restart)
+	})
+	if err != nil {
+		return nil, err
 	}
+	return res, nil
 }
 
 // listPages lists all pods page by page and hands each pod to fn; a page
@@ -147,32 +123,13 @@ type ClientPods struct {
 
 func (p ClientPods) Page(ctx context.Context, limit int64, cont string, fn func(*corev1.Pod)) (string, error) {
 	var pods corev1.PodList
-	if err := p.Client.List(ctx, &pods, pageOptions(limit, p.Namespace, cont)...); err != nil {
+	if err := p.Client.List(ctx, &pods, workload.PageOptions(limit, p.Namespace, cont)...); err != nil {
 		return "", err
 	}
 	for i := range pods.Items {
 		fn(&pods.Items[i])
 	}
 	return pods.Continue, nil
-}
-
-// pageOptions are the options of one paged List: at most limit objects, of
-// namespace ("" for all), from the continue token cont ("" for the first
-// page).
-func pageOptions(limit int64, namespace, cont string) []client.ListOption {
-	opts := []client.ListOption{client.Limit(limit)}
-	if namespace != "" {
-		opts = append(opts, client.InNamespace(namespace))
-	}
-	if cont != "" {
-		opts = append(opts, client.Continue(cont))
-	}
-	return opts
-}
-
-// isExpired reports whether err says a continue token expired.
-func isExpired(err error) bool {
-	return apierrors.IsResourceExpired(err) || apierrors.IsGone(err)
 }
 
 // add classifies one pod and aggregates it.
@@ -215,7 +172,7 @@ func (s *scanResult) add(pod *corev1.Pod, d sidecarmode.Decision, controlPlaneNa
 
 // group returns the aggregation for the pod's direct owner, creating it.
 func (s *scanResult) group(pod *corev1.Pod) *group {
-	key := ownerKeyOf(pod)
+	key := workload.OwnerOf(pod)
 	g, ok := s.groups[key]
 	if !ok {
 		g = &group{owner: key}
@@ -225,14 +182,6 @@ func (s *scanResult) group(pod *corev1.Pod) *group {
 		s.groups[key] = g
 	}
 	return g
-}
-
-// ownerKeyOf is the pod's controller, or the pod itself.
-func ownerKeyOf(pod *corev1.Pod) ownerKey {
-	if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
-		return ownerKey{APIVersion: ref.APIVersion, Kind: ref.Kind, Namespace: pod.Namespace, Name: ref.Name, UID: ref.UID}
-	}
-	return ownerKey{APIVersion: "v1", Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID}
 }
 
 // Skip reasons of classify.

@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/istio-module/operator/pkg/sidecarmode"
+	"github.com/istio-module/operator/pkg/workload"
 )
 
 func TestClassify(t *testing.T) {
@@ -103,7 +104,7 @@ func TestScanAggregatesPerOwnerWithoutPods(t *testing.T) {
 	}))
 	g.Expect(s.groups).To(HaveLen(2))
 
-	web := s.groups[ownerKey{APIVersion: "apps/v1", Kind: "ReplicaSet", Namespace: "a", Name: "web-1", UID: "a/web-1"}]
+	web := s.groups[workload.Owner{APIVersion: "apps/v1", Kind: "ReplicaSet", Namespace: "a", Name: "web-1", UID: "a/web-1"}]
 	g.Expect(web).NotTo(BeNil())
 	g.Expect(web.stale).To(Equal(3))
 	g.Expect(web.staleAfterRestart).To(Equal(1))
@@ -113,7 +114,7 @@ func TestScanAggregatesPerOwnerWithoutPods(t *testing.T) {
 	g.Expect(web.layouts.sorted()).To(Equal([]sidecarmode.Layout{sidecarmode.LayoutNative, sidecarmode.LayoutRegular}))
 	g.Expect(web.versions.sorted()).To(Equal([]string{"1.27.3", "1.30.2"}))
 
-	bare := s.groups[ownerKey{APIVersion: "v1", Kind: "Pod", Namespace: "a", Name: "bare", UID: "a/bare"}]
+	bare := s.groups[workload.Owner{APIVersion: "v1", Kind: "Pod", Namespace: "a", Name: "bare", UID: "a/bare"}]
 	g.Expect(bare).NotTo(BeNil())
 	g.Expect(bare.optedOut).To(BeTrue())
 }

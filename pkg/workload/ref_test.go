@@ -1,4 +1,4 @@
-package restarter
+package workload
 
 import (
 	"testing"
@@ -27,27 +27,27 @@ func TestWorkloadOf(t *testing.T) {
 	tests := []struct {
 		name         string
 		owner, upper *metav1.OwnerReference
-		want         WorkloadRef
+		want         Ref
 		looksThrough bool
 	}{
-		{name: "bare pod", want: WorkloadRef{APIVersion: "v1", Kind: "Pod", Namespace: "shop", Name: "web-1"}},
+		{name: "bare pod", want: Ref{APIVersion: "v1", Kind: "Pod", Namespace: "shop", Name: "web-1"}},
 		{name: "ReplicaSet of a Deployment", owner: replicaSet, upper: controller("apps/v1", "Deployment", "web"),
-			want: WorkloadRef{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "shop", Name: "web"}, looksThrough: true},
+			want: Ref{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "shop", Name: "web"}, looksThrough: true},
 		{name: "ReplicaSet of another controller", owner: replicaSet, upper: controller("argoproj.io/v1alpha1", "Rollout", "web"),
-			want: WorkloadRef{APIVersion: "argoproj.io/v1alpha1", Kind: "Rollout", Namespace: "shop", Name: "web"}, looksThrough: true},
+			want: Ref{APIVersion: "argoproj.io/v1alpha1", Kind: "Rollout", Namespace: "shop", Name: "web"}, looksThrough: true},
 		{name: "ReplicaSet alone (or gone)", owner: replicaSet,
-			want: WorkloadRef{APIVersion: "apps/v1", Kind: "ReplicaSet", Namespace: "shop", Name: "web-5d8f"}, looksThrough: true},
+			want: Ref{APIVersion: "apps/v1", Kind: "ReplicaSet", Namespace: "shop", Name: "web-5d8f"}, looksThrough: true},
 		{name: "Job of a CronJob", owner: job, upper: controller("batch/v1", "CronJob", "report"),
-			want: WorkloadRef{APIVersion: "batch/v1", Kind: "CronJob", Namespace: "shop", Name: "report"}, looksThrough: true},
+			want: Ref{APIVersion: "batch/v1", Kind: "CronJob", Namespace: "shop", Name: "report"}, looksThrough: true},
 		{name: "Job of another controller", owner: job, upper: controller("example.com/v1", "Pipeline", "nightly"),
-			want: WorkloadRef{APIVersion: "batch/v1", Kind: "Job", Namespace: "shop", Name: "report-29"}, looksThrough: true},
+			want: Ref{APIVersion: "batch/v1", Kind: "Job", Namespace: "shop", Name: "report-29"}, looksThrough: true},
 		{name: "Job alone", owner: job,
-			want: WorkloadRef{APIVersion: "batch/v1", Kind: "Job", Namespace: "shop", Name: "report-29"}, looksThrough: true},
+			want: Ref{APIVersion: "batch/v1", Kind: "Job", Namespace: "shop", Name: "report-29"}, looksThrough: true},
 		{name: "StatefulSet", owner: controller("apps/v1", "StatefulSet", "db"), upper: controller("example.com/v1", "Cluster", "db"),
-			want: WorkloadRef{APIVersion: "apps/v1", Kind: "StatefulSet", Namespace: "shop", Name: "db"}},
+			want: Ref{APIVersion: "apps/v1", Kind: "StatefulSet", Namespace: "shop", Name: "db"}},
 		{name: "a kind of another group named ReplicaSet", owner: controller("example.com/v1", "ReplicaSet", "x"),
 			upper: controller("apps/v1", "Deployment", "web"),
-			want:  WorkloadRef{APIVersion: "example.com/v1", Kind: "ReplicaSet", Namespace: "shop", Name: "x"}},
+			want:  Ref{APIVersion: "example.com/v1", Kind: "ReplicaSet", Namespace: "shop", Name: "x"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

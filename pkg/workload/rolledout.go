@@ -1,37 +1,74 @@
-package restarter
+package workload
 
 import (
 	"fmt"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 )
 
-// These functions judge a workload's status the way `kubectl rollout status`
-// does. They are pure: the plan calls them on the objects the scan read.
+// Where a workload is rolled out: these functions judge a workload's status
+// the way `kubectl rollout status` does. They are pure: callers hand them
+// the objects they read.
 
-// deploymentRollout reports whether a Deployment's rollout has settled:
+// DeploymentRollout reports whether a Deployment's rollout has settled:
 // complete, or failed because its progress deadline passed. progress says
-// what it waits for, or why it failed.
-func deploymentRollout(d *appsv1.Deployment) (settled, failed bool, progress string) {
-	st := d.Status
-	want := replicas(d.Spec.Replicas)
-	if st.ObservedGeneration < d.Generation {
+// what it waits for, or why it failed. The restarter judges its restarts by
+// it.
+func DeploymentRollout(d *appsv1.Deployment) (settled, failed bool, progress string) {
+	if d.Status.ObservedGeneration < d.Generation {
 		return false, false, "waiting for the Deployment controller to observe the change"
 	}
-	for _, c := range st.Conditions {
+	for _, c := range d.Status.Conditions {
 		if c.Type == appsv1.DeploymentProgressing && c.Reason == "ProgressDeadlineExceeded" {
 			return true, true, fmt.Sprintf("the rollout exceeded its progress deadline: %s", c.Message)
 		}
 	}
-	switch {
-	case st.UpdatedReplicas < want:
-		return false, false, fmt.Sprintf("%d of %d replicas updated", st.UpdatedReplicas, want)
-	case st.Replicas > st.UpdatedReplicas:
-		return false, false, fmt.Sprintf("%d old replicas pending termination", st.Replicas-st.UpdatedReplicas)
-	case st.AvailableReplicas < st.UpdatedReplicas:
-		return false, false, fmt.Sprintf("%d of %d updated replicas available", st.AvailableReplicas, st.UpdatedReplicas)
+	if p := replicasRollingOut(d, d.Status.UpdatedReplicas); p != "" {
+		return false, false, p
 	}
 	return true, false, ""
+}
+
+// DeploymentServing returns what a Deployment still waits for before it
+// serves from its current template, or "". It is stricter than
+// DeploymentRollout, because a control plane must serve, not only settle: a
+// rollout past its progress deadline still waits, every desired replica
+// (not only every updated one) must be available, and so must the
+// Deployment by its Available condition. The messages name the Deployment.
+// The installer waits for istiod and the gateways by it.
+func DeploymentServing(d *appsv1.Deployment) string {
+	name := d.Namespace + "/" + d.Name
+	if d.Status.ObservedGeneration < d.Generation {
+		return fmt.Sprintf("Deployment %s: waiting for the rollout to be observed", name)
+	}
+	if p := replicasRollingOut(d, replicas(d.Spec.Replicas)); p != "" {
+		return fmt.Sprintf("Deployment %s: %s", name, p)
+	}
+	for _, c := range d.Status.Conditions {
+		if c.Type == appsv1.DeploymentAvailable && c.Status != corev1.ConditionTrue {
+			return fmt.Sprintf("Deployment %s is not available: %s", name, strings.TrimSpace(c.Message))
+		}
+	}
+	return ""
+}
+
+// replicasRollingOut says what the replicas of a Deployment's rollout still
+// wait for: every desired replica updated, no old one left, and at least
+// available of them available; "" when nothing.
+func replicasRollingOut(d *appsv1.Deployment, available int32) string {
+	st := d.Status
+	want := replicas(d.Spec.Replicas)
+	switch {
+	case st.UpdatedReplicas < want:
+		return fmt.Sprintf("%d of %d replicas updated", st.UpdatedReplicas, want)
+	case st.Replicas > st.UpdatedReplicas:
+		return fmt.Sprintf("%d old replicas pending termination", st.Replicas-st.UpdatedReplicas)
+	case st.AvailableReplicas < available:
+		return fmt.Sprintf("%d of %d updated replicas available", st.AvailableReplicas, available)
+	}
+	return ""
 }
 
 // statefulSetRollout reports whether a StatefulSet with the RollingUpdate

@@ -1,10 +1,11 @@
-package restarter
+package workload
 
 import (
 	"testing"
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 )
@@ -53,7 +54,7 @@ func TestDeploymentRollout(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			settled, failed, progress := deploymentRollout(tt.d)
+			settled, failed, progress := DeploymentRollout(tt.d)
 			g.Expect(settled).To(Equal(tt.settled))
 			g.Expect(failed).To(Equal(tt.failed))
 			g.Expect(progress).To(Equal(tt.progress))
@@ -173,6 +174,55 @@ func TestReplicasReady(t *testing.T) {
 			ok, progress := replicasReady("ReplicaSet", tt.gen, tt.observed, tt.spec, tt.have, tt.ready)
 			g.Expect(ok).To(Equal(tt.want))
 			g.Expect(progress).To(Equal(tt.progress))
+		})
+	}
+}
+
+// The installer's rule differs from the restarter's where a control plane
+// must serve: a missed progress deadline still waits, all desired replicas
+// must be available, and so must the Deployment by its condition.
+func TestDeploymentServing(t *testing.T) {
+	deploy := func(gen, observed int64, st appsv1.DeploymentStatus) *appsv1.Deployment {
+		st.ObservedGeneration = observed
+		return &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "istiod", Generation: gen},
+			Spec:       appsv1.DeploymentSpec{Replicas: ptr.To[int32](3)},
+			Status:     st,
+		}
+	}
+	available := func(status corev1.ConditionStatus, message string) []appsv1.DeploymentCondition {
+		return []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: status, Message: message}}
+	}
+	tests := []struct {
+		name string
+		d    *appsv1.Deployment
+		want string
+	}{
+		{name: "serving", d: deploy(2, 2, appsv1.DeploymentStatus{Replicas: 3, UpdatedReplicas: 3, AvailableReplicas: 3,
+			Conditions: available(corev1.ConditionTrue, "")})},
+		{name: "not observed", d: deploy(3, 2, appsv1.DeploymentStatus{Replicas: 3, UpdatedReplicas: 3, AvailableReplicas: 3}),
+			want: "Deployment istio-system/istiod: waiting for the rollout to be observed"},
+		{name: "updating", d: deploy(2, 2, appsv1.DeploymentStatus{Replicas: 4, UpdatedReplicas: 1, AvailableReplicas: 3}),
+			want: "Deployment istio-system/istiod: 1 of 3 replicas updated"},
+		{name: "old replicas left", d: deploy(2, 2, appsv1.DeploymentStatus{Replicas: 4, UpdatedReplicas: 3, AvailableReplicas: 3}),
+			want: "Deployment istio-system/istiod: 1 old replicas pending termination"},
+		{name: "fewer available than desired", d: deploy(2, 2, appsv1.DeploymentStatus{Replicas: 3, UpdatedReplicas: 3, AvailableReplicas: 2}),
+			want: "Deployment istio-system/istiod: 2 of 3 updated replicas available"},
+		{
+			name: "progress deadline exceeded: still waiting, unlike the restarter's rule",
+			d: deploy(2, 2, appsv1.DeploymentStatus{Replicas: 4, UpdatedReplicas: 1, Conditions: []appsv1.DeploymentCondition{{
+				Type: appsv1.DeploymentProgressing, Reason: "ProgressDeadlineExceeded",
+			}}}),
+			want: "Deployment istio-system/istiod: 1 of 3 replicas updated",
+		},
+		{name: "Available condition false", d: deploy(2, 2, appsv1.DeploymentStatus{Replicas: 3, UpdatedReplicas: 3, AvailableReplicas: 3,
+			Conditions: available(corev1.ConditionFalse, " Deployment does not have minimum availability. ")}),
+			want: "Deployment istio-system/istiod is not available: Deployment does not have minimum availability."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			g.Expect(DeploymentServing(tt.d)).To(Equal(tt.want))
 		})
 	}
 }
