@@ -4,14 +4,22 @@
 //
 // The flow of one Run is gather, decide, act:
 //
-//	scan   (scan.go)    page through all pods uncached; classify each against
-//	                    the sidecarmode.Decision; aggregate per direct owner
-//	plan   (plan.go)    resolve owners to workloads (pkg/workload: reads,
-//	                    listings, rollout judgement), decide one Action per
-//	                    workload and apply the pacing limit
-//	act    (act.go)     patch pod templates, evict pods, emit Events
-//	report (summary.go, a Summary for the CR status, Prometheus metrics
-//	        metrics.go)
+//	scan    (scan.go)     page through all pods uncached; classify each
+//	                      against the sidecarmode.Decision; aggregate per
+//	                      direct owner
+//	gather  (gather.go)   resolve owners to workloads and read their
+//	                      namespaces (pkg/workload: reads, listings,
+//	                      rollout judgement); reads only
+//	recall  (track.go)    add what this Restarter remembers over time: the
+//	                      restarts it follows, since when they are unsettled
+//	decide  (decide.go)   the decision table: small named rules, the first
+//	                      that applies gives one Action per workload; then
+//	                      the pacing limit (plan.go puts the steps together)
+//	act     (act.go,      patch pod templates, evict pods, emit Events; ask
+//	         injector.go, the injector first; confirm writes whose answer
+//	         record.go)   was lost
+//	report  (summary.go,  a Summary for the CR status, computed from the
+//	         metrics.go)  plan and what acting did; Prometheus metrics
 //
 // Plan stops after the second step: it is the dry-run API that reports
 // (such as a CLI status command) build on.

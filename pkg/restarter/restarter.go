@@ -236,18 +236,7 @@ func (r *Restarter) plan(ctx context.Context, d sidecarmode.Decision) (*Plan, er
 	if d.IstioVersion == "" || d.DefaultType == "" {
 		return nil, errors.New("plan proxy restarts: the decision has no Istio version or container type")
 	}
-	target := d.Target()
-	if target != r.target {
-		// A new target: rollouts and reports of the old one are history.
-		r.target = target
-		r.inFlight = map[WorkloadRef]struct{}{}
-		r.restarted = map[WorkloadRef]struct{}{}
-		r.unsettledSince = map[WorkloadRef]time.Time{}
-		r.reported = map[string]struct{}{}
-		r.answers = map[WorkloadRef]injectorAnswer{}
-		r.unconfirmed = map[WorkloadRef]struct{}{}
-		r.unconfirmedEvictions = map[WorkloadRef]unconfirmedEviction{}
-	}
+	r.switchTarget(d.Target())
 	scan, err := r.scan(ctx, d)
 	if err != nil {
 		return nil, err

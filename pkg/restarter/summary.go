@@ -3,10 +3,9 @@ package restarter
 import (
 	"fmt"
 	"strings"
-)
 
-// maxNames is how many workload names a Category lists.
-const maxNames = 5
+	"github.com/istio-module/operator/internal/shortlist"
+)
 
 // Category counts workloads in one state and names a few of them.
 type Category struct {
@@ -17,18 +16,7 @@ type Category struct {
 	Names []string
 }
 
-func (c *Category) add(ref WorkloadRef) {
-	c.Count++
-	if len(c.Names) < maxNames {
-		c.Names = append(c.Names, ref.String())
-	}
-}
-
-func (c *Category) finish() {
-	if c.Count > maxNames {
-		c.Names = append(c.Names, fmt.Sprintf("and %d more", c.Count-maxNames))
-	}
-}
+func categoryOf(l shortlist.List) Category { return Category{Count: l.Count, Names: l.Names()} }
 
 // String is "2: Deployment a/b, StatefulSet a/c" or "0".
 func (c Category) String() string {
@@ -95,61 +83,89 @@ func (s Summary) String() string {
 }
 
 // summarize sorts the plan's workloads into the Summary's categories, with
-// what acting did (outcomes is nil for a dry run). It also applies the
-// outcomes to the plan entries (a conflict turns an action into Pending).
+// what acting did (outcomes is nil for a dry run). The plan is left as it
+// was made.
 func summarize(plan *Plan, outcomes []outcome) Summary {
-	s := Summary{Target: plan.Target, PodsScanned: plan.PodsScanned, StalePods: plan.StalePods}
+	var lists [numCategories]shortlist.List
 	for i := range plan.Workloads {
 		wp := &plan.Workloads[i]
 		var o outcome
 		if outcomes != nil {
 			o = outcomes[i]
 		}
-		if o.pending != "" {
-			wp.Action, wp.Why = ActionPending, o.pending
-		}
-		if o.sameProxy != "" {
-			wp.Action, wp.Why = ActionSameProxy, o.sameProxy
-		}
-		switch {
-		case o.started:
-			s.Restarted.add(wp.Workload)
-		case o.pending != "":
-			s.Pending.add(wp.Workload)
-		case o.err != nil:
-			wp.Action, wp.Why = ActionPending, fmt.Sprintf("%v; trying again on the next run", o.err)
-			s.Pending.add(wp.Workload)
-		default:
-			switch wp.Action {
-			case ActionRolloutRestart:
-				if outcomes == nil {
-					s.Restarted.add(wp.Workload)
-				} else {
-					// Not reached: the run stopped before acting on it.
-					s.Pending.add(wp.Workload)
-				}
-			case ActionEvict:
-				if outcomes == nil && wp.RestartedFor != plan.Target {
-					s.Restarted.add(wp.Workload)
-				} else {
-					s.Pending.add(wp.Workload)
-				}
-			case ActionPending:
-				s.Pending.add(wp.Workload)
-			case ActionManual:
-				s.ManualRestart.add(wp.Workload)
-			case ActionNotConverging:
-				s.NotConverging.add(wp.Workload)
-			case ActionOptedOut:
-				s.OptedOut.add(wp.Workload)
-			case ActionSameProxy:
-				s.SameProxy.add(wp.Workload)
-			}
+		if c := categorize(wp, o, outcomes == nil, plan.Target); c != noCategory {
+			lists[c].Add(wp.Workload.String())
 		}
 	}
-	for _, c := range []*Category{&s.Restarted, &s.Pending, &s.ManualRestart, &s.NotConverging, &s.OptedOut, &s.SameProxy} {
-		c.finish()
-	}
+	s := Summary{Target: plan.Target, PodsScanned: plan.PodsScanned, StalePods: plan.StalePods,
+		Restarted: categoryOf(lists[restarted]), Pending: categoryOf(lists[pending]),
+		ManualRestart: categoryOf(lists[manualRestart]), NotConverging: categoryOf(lists[notConverging]),
+		OptedOut: categoryOf(lists[optedOut]), SameProxy: categoryOf(lists[sameProxyCategory])}
 	s.InProgress = s.Restarted.Count > 0 || s.Pending.Count > 0
 	return s
+}
+
+// category is one of the Summary's categories.
+type category int
+
+const (
+	noCategory category = iota - 1
+	restarted
+	pending
+	manualRestart
+	notConverging
+	optedOut
+	sameProxyCategory
+	numCategories
+)
+
+// categorize is the Summary category of a workload whose plan entry is wp,
+// given what acting on it did (o; zero when it was not reached, or in a dry
+// run).
+func categorize(wp *WorkloadPlan, o outcome, dryRun bool, target string) category {
+	switch {
+	case o.started:
+		return restarted
+	case o.pending != "" || o.err != nil:
+		return pending
+	}
+	switch action, _ := actedOn(wp, o); action {
+	case ActionRolloutRestart:
+		if dryRun {
+			return restarted
+		}
+		// Not reached: the run stopped before acting on it.
+		return pending
+	case ActionEvict:
+		if dryRun && wp.RestartedFor != target {
+			return restarted
+		}
+		return pending
+	case ActionPending:
+		return pending
+	case ActionManual:
+		return manualRestart
+	case ActionNotConverging:
+		return notConverging
+	case ActionOptedOut:
+		return optedOut
+	case ActionSameProxy:
+		return sameProxyCategory
+	}
+	return noCategory
+}
+
+// actedOn is the action and reason of a workload after acting on it: a
+// conflict, a blocked eviction or a failed write turns its action into
+// Pending, the injector's veto into SameProxy.
+func actedOn(wp *WorkloadPlan, o outcome) (Action, string) {
+	switch {
+	case o.sameProxy != "":
+		return ActionSameProxy, o.sameProxy
+	case o.pending != "":
+		return ActionPending, o.pending
+	case o.err != nil && !o.started:
+		return ActionPending, fmt.Sprintf("%v; trying again on the next run", o.err)
+	}
+	return wp.Action, wp.Why
 }
