@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -95,30 +94,22 @@ type adviseReport struct {
 
 func runAdvise(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var (
-		conn   connFlags
-		tf     targetFlags
-		input  inputFlags
-		output string
+		cf    commandFlags
+		input inputFlags
 	)
-	fs := flag.NewFlagSet("advise", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	fs := cf.newFlagSet("advise")
 	input.register(fs, "manifest file to read offline, - for stdin (default: read the cluster)")
-	conn.register(fs)
-	tf.register(fs)
-	fs.StringVar(&output, "o", "table", "output format: table or json")
-	fs.StringVar(&output, "output", "table", "same as -o")
 	if code, done := parseFlags(fs, args, fmt.Sprintf(adviseUsage, controlPlaneNamespace, sidecarmode.ModuleVersion), stdout, stderr); done {
 		return code
 	}
 	if fs.NArg() > 0 {
 		return fail(stderr, fmt.Errorf("unexpected arguments %q; give manifests with -f", fs.Args()))
 	}
-	if err := checkOutput(output); err != nil {
+	if err := checkOutput(cf.output); err != nil {
 		return fail(stderr, err)
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	d, err := tf.decision(set)
+	set := setFlags(fs)
+	d, err := cf.tf.decision(set)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -130,23 +121,18 @@ func runAdvise(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 				return fail(stderr, fmt.Errorf("-%s is for the cluster; with -f the manifests are read offline", name))
 			}
 		}
-		report, err = adviseManifests(&input, stdin, newTarget(d, tf))
+		report, err = adviseManifests(&input, stdin, newTarget(d, cf.tf))
 	} else {
-		if err := conn.validate(); err != nil {
+		if err := cf.conn.validate(); err != nil {
 			return fail(stderr, err)
 		}
-		report, err = adviseCluster(conn, tf, set, stderr)
+		report, err = adviseCluster(cf.conn, cf.tf, set, stderr)
 	}
 	if err != nil {
 		return fail(stderr, err)
 	}
-	if output == "json" {
-		err = writeAdviseJSON(stdout, report)
-	} else {
-		err = writeAdviseTable(stdout, report)
-	}
-	if err != nil {
-		return fail(stderr, fmt.Errorf("write output: %w", err))
+	if err := writeOutput(stdout, cf.output, report, writeAdviseTable); err != nil {
+		return fail(stderr, err)
 	}
 	return 0
 }
@@ -194,55 +180,11 @@ func adviseCluster(conn connFlags, tf targetFlags, set map[string]bool, warn io.
 		fmt.Fprintf(warn, "warning: %v; the mesh-wide holdApplicationUntilProxyStarts is not checked\n", err)
 	}
 
-	aggs := map[workloadKey]*adviseAgg{}
-	own := newOwners(c)
-	// Whole pods: the advisor reads probes, security contexts and more.
-	pods := restarter.ClientPods{Client: c, Namespace: conn.namespace}
-	err = listPods(ctx, pods, func() { aggs = map[workloadKey]*adviseAgg{} }, func(pod *corev1.Pod) error {
-		if skipNamespace(conn, pod.Namespace) || pod.DeletionTimestamp != nil {
-			return nil
-		}
-		p := sidecarmode.Inspect(pod.ObjectMeta, pod.Spec)
-		if (p.Layout == sidecarmode.LayoutNone && !p.Injected) || p.Layout == sidecarmode.LayoutGateway {
-			return nil
-		}
-		key, err := own.workloadOf(ctx, pod)
-		if err != nil {
-			return err
-		}
-		r := advisor.Advise(advisor.Input{Kind: key.Kind, Meta: pod.ObjectMeta, Spec: pod.Spec,
-			Decision: tg.Decision, MeshHoldApplication: meshHold})
-		a, ok := aggs[key]
-		if !ok {
-			a = &adviseAgg{layouts: map[string]bool{}, expects: map[string]bool{}, findings: map[advisor.Finding]bool{}}
-			aggs[key] = a
-		}
-		a.pods++
-		a.layouts[string(p.Layout)] = true
-		a.expects[string(r.After)] = true
-		for _, f := range r.Findings {
-			a.findings[f] = true
-		}
-		return nil
-	})
+	aggs, err := adviseScan(ctx, c, conn, tg.Decision, meshHold)
 	if err != nil {
 		return adviseReport{}, err
 	}
-
-	report := adviseReport{Target: tg, Objects: []adviseRow{}}
-	for k, a := range aggs {
-		findings := make([]advisor.Finding, 0, len(a.findings))
-		for f := range a.findings {
-			findings = append(findings, f)
-		}
-		sortFindings(findings)
-		report.Objects = append(report.Objects, adviseRow{
-			Kind: k.Kind, Namespace: k.Namespace, Name: k.Name, Pods: a.pods,
-			Layout: strings.Join(sortedKeys(a.layouts), ","), ExpectedType: strings.Join(sortedKeys(a.expects), ","),
-			Findings: findings,
-		})
-	}
-
+	report := adviseReport{Target: tg, Objects: adviseRows(aggs)}
 	cronJobs, err := idleCronJobs(ctx, c, conn, aggs)
 	if err != nil {
 		return adviseReport{}, err
@@ -261,6 +203,60 @@ func adviseCluster(conn connFlags, tf targetFlags, set map[string]bool, warn io.
 		return workloadKey{a.Kind, a.Namespace, a.Name}.less(workloadKey{b.Kind, b.Namespace, b.Name})
 	})
 	return report, nil
+}
+
+// adviseScan lists the pods with a proxy, whole (the advisor reads probes,
+// security contexts and more), and merges their advice per workload.
+func adviseScan(ctx context.Context, c client.Client, conn connFlags, d sidecarmode.Decision, meshHold bool) (map[workloadKey]*adviseAgg, error) {
+	aggs := map[workloadKey]*adviseAgg{}
+	own := newOwners(c)
+	pods := restarter.ClientPods{Client: c, Namespace: conn.namespace}
+	err := listPods(ctx, pods, func() { aggs = map[workloadKey]*adviseAgg{} }, func(pod *corev1.Pod) error {
+		if skipNamespace(conn, pod.Namespace) || pod.DeletionTimestamp != nil {
+			return nil
+		}
+		p := sidecarmode.Inspect(pod.ObjectMeta, pod.Spec)
+		if (p.Layout == sidecarmode.LayoutNone && !p.Injected) || p.Layout == sidecarmode.LayoutGateway {
+			return nil
+		}
+		key, err := own.workloadOf(ctx, pod)
+		if err != nil {
+			return err
+		}
+		r := advisor.Advise(advisor.Input{Kind: key.Kind, Meta: pod.ObjectMeta, Spec: pod.Spec,
+			Decision: d, MeshHoldApplication: meshHold})
+		a, ok := aggs[key]
+		if !ok {
+			a = &adviseAgg{layouts: map[string]bool{}, expects: map[string]bool{}, findings: map[advisor.Finding]bool{}}
+			aggs[key] = a
+		}
+		a.pods++
+		a.layouts[string(p.Layout)] = true
+		a.expects[string(r.After)] = true
+		for _, f := range r.Findings {
+			a.findings[f] = true
+		}
+		return nil
+	})
+	return aggs, err
+}
+
+// adviseRows makes one row per workload of the scan, its findings merged.
+func adviseRows(aggs map[workloadKey]*adviseAgg) []adviseRow {
+	rows := []adviseRow{}
+	for k, a := range aggs {
+		findings := make([]advisor.Finding, 0, len(a.findings))
+		for f := range a.findings {
+			findings = append(findings, f)
+		}
+		sortFindings(findings)
+		rows = append(rows, adviseRow{
+			Kind: k.Kind, Namespace: k.Namespace, Name: k.Name, Pods: a.pods,
+			Layout: strings.Join(sortedKeys(a.layouts), ","), ExpectedType: strings.Join(sortedKeys(a.expects), ","),
+			Findings: findings,
+		})
+	}
+	return rows
 }
 
 // idleCronJobs returns the CronJobs that have no pod among the scanned ones
@@ -339,17 +335,10 @@ func sortFindings(fs []advisor.Finding) {
 	})
 }
 
-func writeAdviseJSON(w io.Writer, r adviseReport) error {
-	if r.Objects == nil {
-		r.Objects = []adviseRow{}
-	}
-	return printJSON(w, r)
-}
-
 // writeAdviseTable writes the target, then one line per finding; objects
 // without findings are counted, not listed.
 func writeAdviseTable(w io.Writer, r adviseReport) error {
-	if _, err := fmt.Fprintf(w, "Target: %s (%s)\n\n", r.Target.Reason, r.Target.Decision.Target()); err != nil {
+	if err := writeTargetLine(w, r.Target); err != nil {
 		return err
 	}
 	withFindings := 0

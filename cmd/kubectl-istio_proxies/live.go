@@ -11,10 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -103,6 +100,57 @@ func newClient(c connFlags) (client.Client, *podlist.Lister, error) {
 		return nil, nil, fmt.Errorf("connect to %s: %w", cfg.Host, err)
 	}
 	return cl, pods, nil
+}
+
+// commandFlags are the flags of the commands that read a live cluster: the
+// connection, the target and the output format.
+type commandFlags struct {
+	conn   connFlags
+	tf     targetFlags
+	output string
+}
+
+// newFlagSet makes a command's flag set with commandFlags registered.
+func (c *commandFlags) newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c.conn.register(fs)
+	c.tf.register(fs)
+	registerOutput(fs, &c.output)
+	return fs
+}
+
+// registerOutput registers -o and --output, the output format.
+func registerOutput(fs *flag.FlagSet, output *string) {
+	fs.StringVar(output, "o", "table", "output format: table or json")
+	fs.StringVar(output, "output", "table", "same as -o")
+}
+
+// setFlags names the flags given on the command line.
+func setFlags(fs *flag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
+}
+
+// writeOutput writes a command's report in the output format: json, or
+// a table by asTable. Reports hold empty lists, not nil ones, so that their
+// JSON has [] where there is nothing.
+func writeOutput[R any](w io.Writer, output string, report R, asTable func(io.Writer, R) error) error {
+	write := asTable
+	if output == "json" {
+		write = func(w io.Writer, r R) error { return printJSON(w, r) }
+	}
+	if err := write(w, report); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	return nil
+}
+
+// writeTargetLine starts a table with the target and a blank line.
+func writeTargetLine(w io.Writer, t target) error {
+	_, err := fmt.Fprintf(w, "Target: %s (%s)\n\n", t.Reason, t.Decision.Target())
+	return err
 }
 
 // targetFlags are inspect's target flags, shared by every command.
@@ -293,62 +341,25 @@ type workloadKey struct {
 	Name      string
 }
 
+func keyOf(ref workload.Ref) workloadKey {
+	return workloadKey{Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name}
+}
+
+// less orders keys as the restarter orders its plan.
 func (k workloadKey) less(o workloadKey) bool {
-	if k.Namespace != o.Namespace {
-		return k.Namespace < o.Namespace
-	}
-	if k.Kind != o.Kind {
-		return k.Kind < o.Kind
-	}
-	return k.Name < o.Name
+	return workload.Ref{Kind: k.Kind, Namespace: k.Namespace, Name: k.Name}.Less(
+		workload.Ref{Kind: o.Kind, Namespace: o.Namespace, Name: o.Name})
 }
 
-// owners finds the workload of a pod by the restarter's rule
-// (workload.WorkloadOf), reading the owners it looks through once each,
-// metadata only.
-type owners struct {
-	c     client.Client
-	cache map[types.UID]*metav1.OwnerReference
-}
+// owners finds the workload of a pod as the restarter's plan names it
+// (workload.Namer).
+type owners struct{ namer *workload.Namer }
 
-func newOwners(c client.Client) *owners {
-	return &owners{c: c, cache: map[types.UID]*metav1.OwnerReference{}}
-}
+func newOwners(c client.Client) *owners { return &owners{namer: workload.NewNamer(c)} }
 
 func (o *owners) workloadOf(ctx context.Context, pod *corev1.Pod) (workloadKey, error) {
-	var upper *metav1.OwnerReference
-	if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
-		gvk := schema.FromAPIVersionAndKind(ref.APIVersion, ref.Kind)
-		if workload.LooksThrough(gvk.GroupKind()) {
-			var err error
-			if upper, err = o.controllerOf(ctx, gvk, pod.Namespace, ref); err != nil {
-				return workloadKey{}, err
-			}
-		}
-	}
-	w := workload.WorkloadOf(pod, upper)
-	return workloadKey{Kind: w.Kind, Namespace: w.Namespace, Name: w.Name}, nil
-}
-
-// controllerOf reads the controller reference of the pod's owner ref; nil
-// when it has none or is gone (being garbage-collected with its pods).
-func (o *owners) controllerOf(ctx context.Context, gvk schema.GroupVersionKind, namespace string,
-	ref *metav1.OwnerReference) (*metav1.OwnerReference, error) {
-	if up, ok := o.cache[ref.UID]; ok {
-		return up, nil
-	}
-	obj := &metav1.PartialObjectMetadata{}
-	obj.SetGroupVersionKind(gvk)
-	err := o.c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ref.Name}, obj)
-	if err != nil && !apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("get %s %s/%s: %w", ref.Kind, namespace, ref.Name, err)
-	}
-	var up *metav1.OwnerReference
-	if err == nil && (ref.UID == "" || obj.UID == ref.UID) {
-		up = metav1.GetControllerOf(obj)
-	}
-	o.cache[ref.UID] = up
-	return up, nil
+	ref, err := o.namer.WorkloadOf(ctx, pod)
+	return keyOf(ref), err
 }
 
 // sortedKeys returns a set's members, sorted.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/istio-module/operator/pkg/podlist"
@@ -96,27 +94,12 @@ type statusReport struct {
 	Workloads []statusRow `json:"workloads"`
 }
 
-// statusAgg gathers the pods of one workload.
-type statusAgg struct {
-	pods, stale                 int
-	layouts, versions, expected map[string]bool
-	reasons                     map[string]bool
-	gateway                     bool
-}
-
 func runStatus(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	var (
-		conn        connFlags
-		tf          targetFlags
-		output      string
+		cf          commandFlags
 		askInjector bool
 	)
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	conn.register(fs)
-	tf.register(fs)
-	fs.StringVar(&output, "o", "table", "output format: table or json")
-	fs.StringVar(&output, "output", "table", "same as -o")
+	fs := cf.newFlagSet("status")
 	fs.BoolVar(&askInjector, "ask-injector", true, "for the workloads the operator would restart now, ask the injector by a "+
 		"server-side dry-run pod create what a new pod would get, as the operator does before a restart "+
 		"(needs create on pods; nothing is created)")
@@ -126,39 +109,33 @@ func runStatus(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		return fail(stderr, fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}
-	if err := checkOutput(output); err != nil {
+	if err := checkOutput(cf.output); err != nil {
 		return fail(stderr, err)
 	}
-	if err := conn.validate(); err != nil {
+	if err := cf.conn.validate(); err != nil {
 		return fail(stderr, err)
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if _, err := tf.decision(set); err != nil {
+	set := setFlags(fs)
+	if _, err := cf.tf.decision(set); err != nil {
 		return fail(stderr, err) // flag errors before any connection
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	c, pods, err := newClient(conn)
+	c, pods, err := newClient(cf.conn)
 	if err != nil {
 		return fail(stderr, err)
 	}
-	tg, err := liveTarget(ctx, c, tf, set, stderr)
+	tg, err := liveTarget(ctx, c, cf.tf, set, stderr)
 	if err != nil {
 		return fail(stderr, err)
 	}
-	report, planErr, err := statusOf(ctx, c, pods, conn, tg, askInjector)
+	report, planErr, err := statusOf(ctx, c, pods, cf.conn, tg, askInjector)
 	if err != nil {
 		return fail(stderr, err)
 	}
-	if output == "json" {
-		err = writeStatusJSON(stdout, report)
-	} else {
-		err = writeStatusTable(stdout, report)
-	}
-	if err != nil {
-		return fail(stderr, fmt.Errorf("write output: %w", err))
+	if err := writeOutput(stdout, cf.output, report, writeStatusTable); err != nil {
+		return fail(stderr, err)
 	}
 	if planErr != nil {
 		return fail(stderr, fmt.Errorf("the restarter's plan is incomplete: %w", planErr))
@@ -166,97 +143,84 @@ func runStatus(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// statusOf scans the pods, asks the restarter for its dry-run plan and joins
-// the two. planErr is set when the plan could not be made, or only in part
-// (the report is still complete for what could be read).
+// statusOf asks the restarter for its dry-run plan and joins it with what
+// the plan's own scan of the pods shows of every workload (statusScan): the
+// pods are listed once. planErr is set when the plan could not be made, or
+// only in part (the report is still complete for what could be read).
 //
 // With askInjector, every workload the plan would restart now is asked
 // about as the operator's restarter asks before a restart (a dry-run pod
 // create): its row shows the answer, and the action and reason Run would
 // give it (SameProxy when a restart would change nothing).
 func statusOf(ctx context.Context, c client.Client, pods *podlist.Lister, conn connFlags, tg target, askInjector bool) (report statusReport, planErr, err error) {
-	d := tg.Decision
-	aggs := map[workloadKey]*statusAgg{}
-	own := newOwners(c)
-	err = listPods(ctx, pods.InNamespace(conn.namespace), func() { aggs = map[workloadKey]*statusAgg{} }, func(pod *corev1.Pod) error {
-		if skipNamespace(conn, pod.Namespace) || pod.DeletionTimestamp != nil || pod.Status.Phase != corev1.PodRunning {
-			return nil
-		}
-		p := sidecarmode.Inspect(pod.ObjectMeta, pod.Spec)
-		if p.Layout == sidecarmode.LayoutNone && !p.Injected {
-			return nil
-		}
-		key, err := own.workloadOf(ctx, pod)
-		if err != nil {
-			return err
-		}
-		a, ok := aggs[key]
-		if !ok {
-			a = &statusAgg{layouts: map[string]bool{}, versions: map[string]bool{}, expected: map[string]bool{}, reasons: map[string]bool{}}
-			aggs[key] = a
-		}
-		a.pods++
-		a.layouts[string(p.Layout)] = true
-		if p.Version != "" {
-			a.versions[p.Version] = true
-		}
-		if p.Layout == sidecarmode.LayoutGateway {
-			a.gateway = true
-		} else {
-			a.expected[string(sidecarmode.ExpectedType(pod.Annotations, d))] = true
-		}
-		reasons := sidecarmode.StaleProxy(p, pod.Annotations, d)
-		if len(reasons) > 0 {
-			a.stale++
-		}
-		for _, r := range reasons {
-			a.reasons[r.Message] = true
-		}
-		return nil
-	})
-	if err != nil {
-		return statusReport{}, nil, err
+	scan := &statusScan{pods: pods, conn: conn, d: tg.Decision, own: newOwners(c)}
+	r := restarter.New(c, nil, restarter.Options{DryRun: true, Pods: scan})
+	plan, planErr := r.Plan(ctx, tg.Decision)
+	switch {
+	case scan.err != nil:
+		return statusReport{}, nil, scan.err
+	case !scan.complete:
+		// The listing of the pods failed: there is nothing to report.
+		return statusReport{}, nil, planErr
 	}
-
-	r := restarter.New(c, nil, restarter.Options{DryRun: true, Pods: pods})
-	plan, planErr := r.Plan(ctx, d)
-	planned := map[workloadKey]restarter.WorkloadPlan{}
-	answers := map[workloadKey]string{}
+	var planned map[workloadKey]statusRow
 	if plan != nil {
-		for _, wp := range plan.Workloads {
-			k := workloadKey{Kind: wp.Workload.Kind, Namespace: wp.Workload.Namespace, Name: wp.Workload.Name}
-			if conn.namespace != "" && k.Namespace != conn.namespace {
-				continue
-			}
-			if askInjector && restarter.WillAsk(wp, plan.Target) {
-				answer, err := r.AskInjector(ctx, wp.Workload, plan.Target)
-				if err != nil {
-					answers[k] = "error: " + err.Error()
-					wp.Action = restarter.ActionPending
-					wp.Why = fmt.Sprintf("not restarted now, because the injector could not be asked what a new pod would get: %v", err)
-				} else {
-					answers[k] = restarter.ProxyPhrase(answer)
-					wp.Action, wp.Why = restarter.JudgeAnswer(wp, answer)
-				}
-			}
-			planned[k] = wp
-		}
+		planned = plannedRows(ctx, r, plan, conn.namespace, askInjector)
 	}
+	rows := joinRows(scan.aggs, plan != nil, planned)
+	sort.Slice(rows, func(i, j int) bool {
+		return workloadKey{rows[i].Kind, rows[i].Namespace, rows[i].Name}.less(workloadKey{rows[j].Kind, rows[j].Namespace, rows[j].Name})
+	})
+	return statusReport{Target: tg, Workloads: rows}, planErr, nil
+}
 
-	rows := make([]statusRow, 0, len(aggs))
-	for k, a := range aggs {
+// plannedRows are the rows of the plan's workloads in namespace ("" for
+// all), as far as the plan tells them. With askInjector, those the
+// restarter would restart now carry the injector's answer and the action
+// and reason Run would give them.
+func plannedRows(ctx context.Context, r *restarter.Restarter, plan *restarter.Plan, namespace string, askInjector bool) map[workloadKey]statusRow {
+	rows := map[workloadKey]statusRow{}
+	for _, wp := range plan.Workloads {
+		k := keyOf(wp.Workload)
+		if namespace != "" && k.Namespace != namespace {
+			continue
+		}
 		row := statusRow{
 			Kind: k.Kind, Namespace: k.Namespace, Name: k.Name,
-			Pods: a.pods, Layouts: sortedKeys(a.layouts), Versions: sortedKeys(a.versions),
-			ExpectedType: strings.Join(sortedKeys(a.expected), ","),
-			Stale:        a.stale > 0, StalePods: a.stale, Reasons: sortedKeys(a.reasons),
+			Pods: wp.StalePods, Layouts: layoutStrings(wp.Layouts), Versions: nonNil(wp.ProxyVersions),
+			Stale: wp.StalePods > 0, StalePods: wp.StalePods, Reasons: nonNil(wp.Reasons),
+			Action: string(wp.Action), Why: wp.Why,
 		}
-		wp, ok := planned[k]
+		if askInjector && restarter.WillAsk(wp, plan.Target) {
+			answer, err := r.AskInjector(ctx, wp.Workload, plan.Target)
+			if err != nil {
+				row.Injector = "error: " + err.Error()
+				row.Action = string(restarter.ActionPending)
+				row.Why = fmt.Sprintf("not restarted now, because the injector could not be asked what a new pod would get: %v", err)
+			} else {
+				row.Injector = restarter.ProxyPhrase(answer)
+				action, why := restarter.JudgeAnswer(wp, answer)
+				row.Action, row.Why = string(action), why
+			}
+		}
+		rows[k] = row
+	}
+	return rows
+}
+
+// joinRows makes one row per workload seen by the scan, with the plan's
+// action where the plan lists it, and adds the plan's workloads the scan
+// did not see. planMade is false when there is no plan.
+func joinRows(aggs map[workloadKey]*statusAgg, planMade bool, planned map[workloadKey]statusRow) []statusRow {
+	rows := make([]statusRow, 0, len(aggs)+len(planned))
+	for k, a := range aggs {
+		row := a.row(k)
+		p, ok := planned[k]
 		delete(planned, k)
 		switch {
 		case ok:
-			row.Action, row.Why, row.Injector = string(wp.Action), wp.Why, answers[k]
-		case plan == nil:
+			row.Action, row.Why, row.Injector = p.Action, p.Why, p.Injector
+		case !planMade:
 			row.Action = actionUnknown
 		case a.gateway && a.stale == 0 && len(a.expected) == 0:
 			row.Action, row.Why = actionNone, "gateway: its proxy is the workload, not a sidecar; only a gateway whose "+
@@ -271,18 +235,10 @@ func statusOf(ctx context.Context, c client.Client, pods *podlist.Lister, conn c
 	}
 	// Workloads the plan lists without a Running pod with a proxy now, e.g.
 	// a rollout the operator started whose new pods are not Running yet.
-	for k, wp := range planned {
-		rows = append(rows, statusRow{
-			Kind: k.Kind, Namespace: k.Namespace, Name: k.Name,
-			Pods: wp.StalePods, Layouts: layoutStrings(wp.Layouts), Versions: nonNil(wp.ProxyVersions),
-			Stale: wp.StalePods > 0, StalePods: wp.StalePods, Reasons: nonNil(wp.Reasons),
-			Injector: answers[k], Action: string(wp.Action), Why: wp.Why,
-		})
+	for _, p := range planned {
+		rows = append(rows, p)
 	}
-	sort.Slice(rows, func(i, j int) bool {
-		return workloadKey{rows[i].Kind, rows[i].Namespace, rows[i].Name}.less(workloadKey{rows[j].Kind, rows[j].Namespace, rows[j].Name})
-	})
-	return statusReport{Target: tg, Workloads: rows}, planErr, nil
+	return rows
 }
 
 func layoutStrings(ls []sidecarmode.Layout) []string {
@@ -300,17 +256,10 @@ func nonNil(s []string) []string {
 	return s
 }
 
-func writeStatusJSON(w io.Writer, r statusReport) error {
-	if r.Workloads == nil {
-		r.Workloads = []statusRow{}
-	}
-	return printJSON(w, r)
-}
-
 // writeStatusTable writes the target, then one line per workload. STALE is
 // "no" or "<stale>/<pods>".
 func writeStatusTable(w io.Writer, r statusReport) error {
-	if _, err := fmt.Fprintf(w, "Target: %s (%s)\n\n", r.Target.Reason, r.Target.Decision.Target()); err != nil {
+	if err := writeTargetLine(w, r.Target); err != nil {
 		return err
 	}
 	if len(r.Workloads) == 0 {

@@ -149,11 +149,16 @@ func describeDaemonSet(f *Facts, ds *appsv1.DaemonSet) {
 
 func describeReplicaSet(f *Facts, rs *appsv1.ReplicaSet) {
 	describeObject(f, rs, &rs.Spec.Template)
+	evictedWithoutOwner(f, "ReplicaSet", rs.Status.ObservedGeneration, rs.Spec.Replicas, rs.Status.Replicas, rs.Status.ReadyReplicas)
+}
+
+// evictedWithoutOwner describes a ReplicaSet or ReplicationController that
+// no controller owns: its stale pods are evicted once all are ready.
+func evictedWithoutOwner(f *Facts, kind string, observed int64, spec *int32, have, ready int32) {
 	f.Mode = ModeEvict
 	f.Strategy = StrategyNoOwner
-	f.Desired = replicas(rs.Spec.Replicas)
-	f.Settled, f.Progress = replicasReady("ReplicaSet", rs.Generation, rs.Status.ObservedGeneration,
-		rs.Spec.Replicas, rs.Status.Replicas, rs.Status.ReadyReplicas)
+	f.Desired = replicas(spec)
+	f.Settled, f.Progress = replicasReady(kind, f.Generation, observed, spec, have, ready)
 }
 
 func describeReplicationController(f *Facts, rc *corev1.ReplicationController) {
@@ -169,11 +174,8 @@ func describeReplicationController(f *Facts, rc *corev1.ReplicationController) {
 		f.Why = "a ReplicationController without a pod template: it cannot recreate evicted pods"
 		return
 	}
-	f.Mode = ModeEvict
-	f.Strategy = StrategyNoOwner
-	f.Desired = replicas(rc.Spec.Replicas)
-	f.Settled, f.Progress = replicasReady("ReplicationController", rc.Generation, rc.Status.ObservedGeneration,
-		rc.Spec.Replicas, rc.Status.Replicas, rc.Status.ReadyReplicas)
+	evictedWithoutOwner(f, "ReplicationController", rc.Status.ObservedGeneration, rc.Spec.Replicas,
+		rc.Status.Replicas, rc.Status.ReadyReplicas)
 }
 
 func describeCronJob(f *Facts, cj *batchv1.CronJob) {
