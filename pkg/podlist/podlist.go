@@ -1,15 +1,3 @@
-// Package podlist pages through all pods of a cluster, or of one namespace,
-// and decodes, of each pod, only the fields the restarter reads.
-//
-// A typed LIST decodes every field of every pod of a page, managed fields
-// and all, into memory at once: at 500 pods a page that is 5.5 MiB of
-// protobuf, about 20 MiB of live heap and 37 MiB allocated, and the garbage
-// collector's headroom on top (docs/performance.md). The restarter needs a
-// dozen fields per pod. Lister reads the response as it arrives, one pod's
-// bytes at a time, and decodes just those fields, so a page costs what one
-// pod costs and the scan's memory does not depend on the cluster's size.
-//
-// The fields kept are those Slim keeps; everything else is left empty.
 package podlist
 
 import (
