@@ -24,8 +24,10 @@ import (
 	"github.com/istio-module/operator/pkg/workload"
 )
 
-// Reading a live cluster: the connection flags, the target as the operator
-// would decide it there, paged pod listing, and finding a pod's workload.
+// What the commands that read a live cluster (status, advise) share: their
+// flags and output, the connection, the target as the operator would decide
+// it there, paged pod listing, and finding a pod's workload. status's scan
+// is in statusscan.go.
 
 // controlPlaneNamespace is skipped by the cluster-wide scans, as by the
 // operator's restarter, unless it is asked for with -n.
