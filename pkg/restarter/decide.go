@@ -25,7 +25,7 @@ type situation struct {
 	// settled and progress judge its rollout (progressOf).
 	settled  bool
 	progress string
-	// stale is "2 stale pods (reasons)".
+	// stale is "2 stale pods (reasons)", "" without stale pods.
 	stale string
 }
 
@@ -84,7 +84,10 @@ func decide(e *entry, target string) (wp WorkloadPlan, ok bool) {
 
 func situationOf(e *entry, target string) situation {
 	w := e.w
-	s := situation{e: e, w: w, target: target, ours: isOurs(w, target), stale: staleSummary(e)}
+	s := situation{e: e, w: w, target: target, ours: isOurs(w, target)}
+	if e.stale > 0 {
+		s.stale = staleSummary(e)
+	}
 	s.settled, s.progress = progressOf(e)
 	s.wp = WorkloadPlan{
 		Workload:          w.Ref,
@@ -177,12 +180,17 @@ func workloadOptedOut(s *situation) (verdict, bool) {
 // ownerUnresolved: the owner is gone or could not be read; the next run
 // looks again.
 func ownerUnresolved(s *situation) (verdict, bool) {
-	return verdict{action: ActionPending, why: s.w.Why}, s.w.Mode == workload.ModeUnresolved
+	if s.w.Mode != workload.ModeUnresolved {
+		return verdict{}, false
+	}
+	return verdict{action: ActionPending, why: s.w.Why}, true
 }
 
 func restartedByHand(s *situation) (verdict, bool) {
-	return verdict{action: ActionManual, why: fmt.Sprintf("manual restart required: %s; it is %s", s.stale, s.w.Why)},
-		s.w.Mode == workload.ModeManual
+	if s.w.Mode != workload.ModeManual {
+		return verdict{}, false
+	}
+	return verdict{action: ActionManual, why: fmt.Sprintf("manual restart required: %s; it is %s", s.stale, s.w.Why)}, true
 }
 
 // restartTimedOut: a restart of ours unsettled for longer than the rollout
@@ -273,9 +281,11 @@ func injectorGivesSameProxy(s *situation) (verdict, bool) {
 }
 
 func rollOut(s *situation) (verdict, bool) {
+	if s.w.Mode != workload.ModeRollout {
+		return verdict{}, false
+	}
 	return verdict{action: ActionRolloutRestart, why: fmt.Sprintf(
-			"%s; roll it out by setting the pod-template annotation %s=%s", s.stale, RestartAnnotation, s.target)},
-		s.w.Mode == workload.ModeRollout
+		"%s; roll it out by setting the pod-template annotation %s=%s", s.stale, RestartAnnotation, s.target)}, true
 }
 
 // evictOneByOne: a template change replaces no pod, so the stale pods are
