@@ -57,8 +57,8 @@ func CheckVersionUpdate(installed, target string) error {
 // cluster, not the CR, says what runs, so a CR deleted (without its
 // finalizer) and created again still meets the upgrade guard. It returns
 // "" when there is no istiod, or when its image tag is no release version
-// (a custom build): then only recorded, the CR's status.istioVersion, can
-// guard the update.
+// (a custom build): then the caller can only guard the update with what the
+// CR recorded (status.istioVersion).
 func (i *Installer) InstalledVersion(ctx context.Context) (string, error) {
 	var istiod appsv1.Deployment
 	err := retryTransient(ctx, func() error {
