@@ -22,7 +22,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/istio-module/operator/api/v1alpha2"
-	"github.com/istio-module/operator/internal/shortlist"
 	"github.com/istio-module/operator/pkg/install"
 	"github.com/istio-module/operator/pkg/restarter"
 	"github.com/istio-module/operator/pkg/sidecarmode"
@@ -37,6 +36,9 @@ type Installer interface {
 	ControlPlaneReady(ctx context.Context, spec v1alpha2.IstioSpec, d sidecarmode.Decision) (bool, string, error)
 	Uninstall(ctx context.Context) (install.UninstallResult, error)
 	UserEnvoyFiltersTargetingIngress(ctx context.Context) ([]string, error)
+	// InstalledVersion is the Istio version the cluster runs, "" when it
+	// cannot tell; the upgrade guard compares the target with it.
+	InstalledVersion(ctx context.Context) (string, error)
 }
 
 // ProxyRestarter rolls out the workloads whose proxies do not match a Decision.
@@ -83,26 +85,27 @@ type IstioReconciler struct {
 // +kubebuilder:rbac:groups=operator.kyma-project.io,resources=istios/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=list;watch
 
-// Reconcile runs one pass: pick the CR in charge, then delete or converge it,
-// and write the status once, with any error in it.
+// Reconcile runs one pass: pick the CR in charge, then delete or converge
+// it, gathering what happened in a passOutcome; then compute the status from
+// the outcome (istio_status.go) and write it once, only if it changed.
 func (r *IstioReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var istio v1alpha2.Istio
 	if err := r.Client.Get(ctx, req.NamespacedName, &istio); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	log := ctrl.LoggerFrom(ctx)
 	before := istio.Status.DeepCopy()
 
-	result, reconcileErr := r.reconcile(ctx, &istio)
+	outcome := r.runPass(ctx, &istio)
+	reconcileErr := outcome.err
 	if reconcileErr != nil {
-		log.Error(reconcileErr, "Reconcile failed")
-	} else {
-		r.failures.succeeded(istio.UID)
+		ctrl.LoggerFrom(ctx).Error(reconcileErr, "Reconcile failed")
 	}
+	outcome.failingFor = r.failingFor(istio.UID, reconcileErr)
 	if istio.DeletionTimestamp != nil && !controllerutil.ContainsFinalizer(&istio, Finalizer) {
 		// Uninstalled and released: the object is going away.
-		return result, reconcileErr
+		return ctrl.Result{}, reconcileErr
 	}
+	requeue := r.setStatus(&istio, outcome)
 	var statusErr error
 	if !equality.Semantic.DeepEqual(before, &istio.Status) {
 		if statusErr = r.Client.Status().Update(ctx, &istio); statusErr != nil {
@@ -118,23 +121,23 @@ func (r *IstioReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 		}
 		return ctrl.Result{}, err
 	}
-	return result, nil
+	return ctrl.Result{RequeueAfter: requeue}, nil
 }
 
-// reconcile does the work and leaves the outcome in istio.Status.
-func (r *IstioReconciler) reconcile(ctx context.Context, istio *v1alpha2.Istio) (ctrl.Result, error) {
+// runPass does the work and gathers what it found.
+func (r *IstioReconciler) runPass(ctx context.Context, istio *v1alpha2.Istio) passOutcome {
 	inCharge, err := r.oldestIstio(ctx)
 	if err != nil {
-		return r.failed(istio, v1alpha2.ReasonReconcileFailed, err)
+		return passOutcome{}.failed(stepFindInCharge, err)
 	}
 	if inCharge != nil && inCharge.UID != istio.UID {
-		msg := fmt.Sprintf("Istio CR %s/%s is older and in charge of the installation; this CR is ignored", inCharge.Namespace, inCharge.Name)
-		r.setState(istio, v1alpha2.StateWarning, v1alpha2.ReasonOlderCRExists, msg)
+		o := passOutcome{olderInCharge: klog.KObj(inCharge).String()}
 		if istio.DeletionTimestamp != nil && controllerutil.RemoveFinalizer(istio, Finalizer) {
-			return ctrl.Result{}, r.Client.Update(ctx, istio)
+			if err := r.Client.Update(ctx, istio); err != nil {
+				return o.failed(stepFinalizer, fmt.Errorf("remove finalizer: %w", err))
+			}
 		}
-		// Nothing enqueues this CR when the one in charge goes away: look again.
-		return ctrl.Result{RequeueAfter: r.WarningRequeue}, nil
+		return o
 	}
 
 	if istio.DeletionTimestamp != nil {
@@ -142,158 +145,99 @@ func (r *IstioReconciler) reconcile(ctx context.Context, istio *v1alpha2.Istio) 
 	}
 	if controllerutil.AddFinalizer(istio, Finalizer) {
 		if err := r.Client.Update(ctx, istio); err != nil {
-			return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
+			return passOutcome{}.failed(stepFinalizer, fmt.Errorf("add finalizer: %w", err))
 		}
 	}
 	return r.converge(ctx, istio)
 }
 
 // converge: Decide -> guard -> install -> wait for the control plane ->
-// restart stale proxies -> status.
-func (r *IstioReconciler) converge(ctx context.Context, istio *v1alpha2.Istio) (ctrl.Result, error) {
-	log := ctrl.LoggerFrom(ctx)
+// restart stale proxies -> look for EnvoyFilters on the ingress gateway.
+// The first step that fails or has to wait ends the pass.
+func (r *IstioReconciler) converge(ctx context.Context, istio *v1alpha2.Istio) passOutcome {
+	var o passOutcome
 	if istio.Spec.AmbientRequested() {
 		// Refused before anything is installed or changed; deleting the CR
 		// still uninstalls, as the delete branch does not come here.
-		return r.failed(istio, v1alpha2.ReasonValidationFailed, &userError{err: errAmbientUnsupported})
+		return o.failed(stepValidate, &userError{err: errAmbientUnsupported})
 	}
 	decision, err := r.decide(ctx, istio)
 	if err != nil {
-		return r.failed(istio, v1alpha2.ReasonValidationFailed, err)
+		return o.failed(stepValidate, err)
 	}
-	log = log.WithValues("istioVersion", decision.IstioVersion, "defaultSidecarType", decision.DefaultType)
-	ctx = ctrl.LoggerInto(ctx, log)
-	if decision.NativeUnsupported {
-		istio.SetCondition(v1alpha2.ReasonNativeSidecarsUnsupported, decision.Reason)
-	} else {
-		istio.SetCondition(v1alpha2.ReasonNativeSidecarsSupported, "")
-	}
+	o.decision = &decision
+	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("istioVersion", decision.IstioVersion, "defaultSidecarType", decision.DefaultType))
 
-	if err := install.CheckVersionUpdate(istio.Status.IstioVersion, decision.IstioVersion); err != nil {
-		var refused *install.VersionUpdateError
-		if errors.As(err, &refused) {
-			r.setState(istio, v1alpha2.StateWarning, v1alpha2.ReasonVersionUpdateNotAllowed, capitalize(err.Error()))
-			return ctrl.Result{}, nil
+	installed, err := r.Installer.InstalledVersion(ctx)
+	if err != nil {
+		return o.failed(stepReadInstalled, err)
+	}
+	if installed == "" {
+		// No istiod, or one of a custom build: what this CR recorded is
+		// all there is to guard the update with.
+		installed = istio.Status.IstioVersion
+	}
+	if err := install.CheckVersionUpdate(installed, decision.IstioVersion); err != nil {
+		if errors.As(err, &o.refused) {
+			return o
 		}
-		return r.failed(istio, v1alpha2.ReasonValidationFailed, &userError{err})
+		return o.failed(stepValidate, &userError{err})
 	}
 
 	if _, err := r.Installer.Install(ctx, istio.Spec, decision, r.ResyncPeriod); err != nil {
-		istio.SetCondition(v1alpha2.ReasonInstallFailed, capitalize(err.Error()))
-		return r.failed(istio, v1alpha2.ReasonInstallUninstallFailed, err)
+		return o.failed(stepInstall, err)
 	}
-	istio.SetCondition(v1alpha2.ReasonInstallSucceeded, fmt.Sprintf("Istio %s is installed; istiod injects istio-proxy as a %s container by default", decision.IstioVersion, containerNoun(decision.DefaultType)))
-	istio.Status.IstioVersion = decision.IstioVersion
-	istio.Status.SidecarType = string(decision.DefaultType)
-
+	o.installed = true
 	ready, waitingFor, err := r.Installer.ControlPlaneReady(ctx, istio.Spec, decision)
 	if err != nil {
-		return r.failed(istio, v1alpha2.ReasonReconcileFailed, err)
+		return o.failed(stepControlPlane, err)
 	}
 	if !ready {
-		r.setState(istio, v1alpha2.StateProcessing, v1alpha2.ReasonControlPlaneNotReady, waitingFor)
-		return ctrl.Result{RequeueAfter: r.ProgressRequeue}, nil
+		o.controlPlaneNotReady, o.waitingFor = true, waitingFor
+		return o
 	}
 
 	summary, err := r.Restarter.Run(ctx, decision)
 	if err != nil {
-		istio.SetCondition(v1alpha2.ReasonRestartFailed, capitalize(err.Error()))
-		return r.failed(istio, v1alpha2.ReasonReconcileFailed, err)
+		return o.failed(stepRestart, err)
 	}
-	result := r.restartOutcome(istio, decision, summary)
-
+	o.restart = &summary
 	filters, err := r.Installer.UserEnvoyFiltersTargetingIngress(ctx)
 	if err != nil {
-		istio.SetCondition(v1alpha2.ReasonIngressTargetingUserResourceDetectionFailed, capitalize(err.Error()))
-		return r.failed(istio, v1alpha2.ReasonReconcileFailed, err)
+		return o.failed(stepIngressFilters, err)
 	}
-	if len(filters) == 0 {
-		istio.SetCondition(v1alpha2.ReasonIngressTargetingUserResourceNotFound, "")
-		return result, nil
-	}
-	msg := fmt.Sprintf("Misconfigured EnvoyFilters can break the Istio ingress gateway: user-created EnvoyFilter %s targets it", filters[0])
-	if len(filters) > 1 {
-		msg = fmt.Sprintf("Misconfigured EnvoyFilters can break the Istio ingress gateway: %d user-created EnvoyFilters target it: %s", len(filters), shortlist.Join(filters))
-	}
-	istio.SetCondition(v1alpha2.ReasonIngressTargetingUserResourceFound, msg)
-	if istio.Status.State == v1alpha2.StateReady {
-		// Rollouts in progress and workloads that need the user keep their
-		// state; the filters are in the condition either way.
-		r.setState(istio, v1alpha2.StateWarning, v1alpha2.ReasonReconcileSucceeded, msg)
-		result.RequeueAfter = r.WarningRequeue
-	}
-	return result, nil
-}
-
-// restartOutcome turns the restarter's summary into state, conditions and
-// the next requeue.
-func (r *IstioReconciler) restartOutcome(istio *v1alpha2.Istio, d sidecarmode.Decision, s restarter.Summary) ctrl.Result {
-	istio.Status.ProxyRestart = proxyRestartStatus(s, istio.Status.ProxyRestart)
-	switch {
-	case s.InProgress:
-		msg := fmt.Sprintf("Rolling out workloads with a stale istio-proxy: %d started in this pass, %d in progress or waiting for a slot", s.Restarted.Count, s.Pending.Count)
-		description := "Workloads with a stale istio-proxy are being rolled out"
-		if s.ErrorCount > 0 {
-			// The others went ahead; these are tried again on the next pass.
-			msg += fmt.Sprintf("; %d workload(s) retried on the next pass, last error: %s", s.ErrorCount, s.LastError())
-			description += "; last error: " + s.LastError()
-		}
-		istio.SetCondition(v1alpha2.ReasonRestartInProgress, msg)
-		r.setState(istio, v1alpha2.StateProcessing, v1alpha2.ReasonReconcileRequeued, description)
-		return ctrl.Result{RequeueAfter: r.ProgressRequeue}
-	case s.NotConverging.Count > 0:
-		msg := "Workloads still run a stale istio-proxy after their rollout and are not restarted again: " + joinCategory(s.NotConverging)
-		istio.SetCondition(v1alpha2.ReasonNotConverging, msg)
-		r.setState(istio, v1alpha2.StateWarning, v1alpha2.ReasonReconcileSucceeded, msg)
-		return ctrl.Result{RequeueAfter: r.WarningRequeue}
-	case s.ManualRestart.Count > 0:
-		msg := "Workloads with a stale istio-proxy must be restarted by their owner: " + joinCategory(s.ManualRestart)
-		istio.SetCondition(v1alpha2.ReasonManualRestartRequired, msg)
-		r.setState(istio, v1alpha2.StateWarning, v1alpha2.ReasonReconcileSucceeded, msg)
-		return ctrl.Result{RequeueAfter: r.WarningRequeue}
-	default:
-		istio.SetCondition(v1alpha2.ReasonRestartSucceeded, "")
-		msg := fmt.Sprintf("Istio %s is installed and every workload runs a %s istio-proxy of that version unless annotated otherwise", d.IstioVersion, d.DefaultType)
-		if s.OptedOut.Count > 0 {
-			msg += fmt.Sprintf("; %d workload(s) opted out of restarts keep a stale istio-proxy: %s", s.OptedOut.Count, joinCategory(s.OptedOut))
-		}
-		if s.SameProxy.Count > 0 {
-			msg += fmt.Sprintf("; %d workload(s) keep a stale istio-proxy that a restart would not change (the injector gives their new pods the same proxy): %s",
-				s.SameProxy.Count, joinCategory(s.SameProxy))
-		}
-		r.setState(istio, v1alpha2.StateReady, v1alpha2.ReasonReconcileSucceeded, msg)
-	}
-	return ctrl.Result{RequeueAfter: r.ResyncPeriod}
+	o.ingressChecked, o.ingressFilters = true, filters
+	return o
 }
 
 // delete uninstalls Istio, then releases the CR.
-func (r *IstioReconciler) delete(ctx context.Context, istio *v1alpha2.Istio) (ctrl.Result, error) {
+func (r *IstioReconciler) delete(ctx context.Context, istio *v1alpha2.Istio) passOutcome {
+	o := passOutcome{deleting: true}
 	if !controllerutil.ContainsFinalizer(istio, Finalizer) {
-		return ctrl.Result{}, nil
+		o.uninstalled = true
+		return o
 	}
 	res, err := r.Installer.Uninstall(ctx)
 	var dangling *install.DanglingResourcesError
 	switch {
 	case errors.As(err, &dangling):
-		r.setState(istio, v1alpha2.StateWarning, v1alpha2.ReasonDanglingUserResources, capitalize(err.Error()))
-		// Users delete their resources without touching the CR: look again.
-		return ctrl.Result{RequeueAfter: time.Minute}, nil
+		o.dangling = err
+		return o
 	case err != nil:
-		istio.SetCondition(v1alpha2.ReasonUninstallFailed, capitalize(err.Error()))
-		return r.failedAs(istio, v1alpha2.StateError, v1alpha2.ReasonInstallUninstallFailed, err)
+		return o.failed(stepUninstall, err)
 	case !res.Done:
-		r.setState(istio, v1alpha2.StateDeleting, v1alpha2.ReasonReconcileRequeued, "Istio is being uninstalled")
-		return ctrl.Result{RequeueAfter: r.ProgressRequeue}, nil
+		return o
 	}
 	if res.ProxyPods > 0 {
 		ctrl.LoggerFrom(ctx).Info("Istio is uninstalled; workloads still carry istio-proxy and need a restart to leave the mesh",
 			"pods", res.ProxyPods, "examples", res.ProxyPodNames)
 	}
+	o.uninstalled = true
 	controllerutil.RemoveFinalizer(istio, Finalizer)
 	if err := r.Client.Update(ctx, istio); err != nil {
-		return ctrl.Result{}, fmt.Errorf("remove finalizer: %w", err)
+		return o.failed(stepFinalizer, fmt.Errorf("remove finalizer: %w", err))
 	}
-	return ctrl.Result{}, nil
+	return o
 }
 
 // oldestIstio returns the Istio CR in charge (see v1alpha2.InCharge).
@@ -320,25 +264,6 @@ func (r *IstioReconciler) decide(ctx context.Context, istio *v1alpha2.Istio) (si
 	// What injected proxies record and the restarter expects: one source.
 	d.Proxy = install.ProxySettingsFor(istio.Spec)
 	return d, nil
-}
-
-// setState sets the state, the Ready condition from reason, the description
-// and observedGeneration: the CR's status now describes this generation.
-func (r *IstioReconciler) setState(istio *v1alpha2.Istio, state v1alpha2.State, reason v1alpha2.ConditionReason, description string) {
-	istio.Status.State = state
-	istio.SetCondition(reason, description)
-	if description == "" {
-		if c := istio.Condition(v1alpha2.ConditionTypeReady); c != nil {
-			description = c.Message
-		}
-	}
-	istio.Status.Description = description
-	istio.Status.ObservedGeneration = istio.Generation
-}
-
-func (r *IstioReconciler) failedAs(istio *v1alpha2.Istio, state v1alpha2.State, reason v1alpha2.ConditionReason, err error) (ctrl.Result, error) {
-	r.setState(istio, state, reason, capitalize(err.Error()))
-	return ctrl.Result{}, err
 }
 
 // errAmbientUnsupported refuses spec.experimental.enableAmbient: true.

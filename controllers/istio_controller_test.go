@@ -267,6 +267,30 @@ var _ = Describe("Istio operator", Ordered, func() {
 		}
 	})
 
+	// refuseDowngrade runs the operator of module 1.27.3 (Istio 1.29.2) over
+	// the installed Istio 1.30.2, expects the CR to refuse the downgrade and
+	// istiod to stay at 1.30.2, then runs this build's operator again.
+	refuseDowngrade := func(ctx context.Context, check func(g Gomega, istio *v1alpha2.Istio)) {
+		GinkgoHelper()
+		charts, err := env.Charts(testenv.PreviousIstioVersion)
+		Expect(err).NotTo(HaveOccurred())
+		mgr = startManager("1.27.3", func(o *controllers.ManagerOptions) { o.Charts = charts })
+		Eventually(func(g Gomega) {
+			istio := getIstio(ctx, g)
+			g.Expect(istio.Status.State).To(Equal(v1alpha2.StateWarning))
+			g.Expect(istio.Condition(v1alpha2.ConditionTypeReady).Reason).To(Equal(string(v1alpha2.ReasonVersionUpdateNotAllowed)))
+			check(g, istio)
+		}).WithTimeout(timeout).Should(Succeed())
+		Consistently(func(g Gomega) {
+			var deploy appsv1.Deployment
+			g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: testenv.IstioNamespace, Name: install.IstiodName}, &deploy)).To(Succeed())
+			g.Expect(deploy.Spec.Template.Spec.Containers[0].Image).To(HaveSuffix(":1.30.2"))
+		}).WithTimeout(3 * time.Second).Should(Succeed())
+		mgr.stop()
+		mgr = startManager(sidecarmode.ModuleVersion)
+		expectState(ctx, v1alpha2.StateReady)
+	}
+
 	BeforeAll(func(ctx context.Context) {
 		for _, ns := range []*corev1.Namespace{
 			{ObjectMeta: metav1.ObjectMeta{Name: appNamespace, Labels: map[string]string{"istio-injection": "enabled"}}},
@@ -637,23 +661,30 @@ var _ = Describe("Istio operator", Ordered, func() {
 
 	It("refuses to downgrade to Istio 1.29.2 and leaves the installed Istio untouched", func(ctx context.Context) {
 		mgr.stop()
-		charts, err := env.Charts(testenv.PreviousIstioVersion)
-		Expect(err).NotTo(HaveOccurred())
-		mgr = startManager("1.27.3", func(o *controllers.ManagerOptions) { o.Charts = charts })
+		refuseDowngrade(ctx, func(g Gomega, istio *v1alpha2.Istio) {
+			g.Expect(istio.Status.Description).To(ContainSubstring("downgrade"))
+		})
+	})
+
+	It("refuses the downgrade for a CR created anew over the installed Istio 1.30.2: the guard reads istiod, not the CR", func(ctx context.Context) {
+		mgr.stop()
+		// The CR goes without an uninstall (its finalizer dropped while no
+		// operator runs); a new one, of the same spec, has no status.
+		istio := getIstio(ctx, Default)
+		spec := istio.Spec
 		Eventually(func(g Gomega) {
 			istio := getIstio(ctx, g)
-			g.Expect(istio.Status.State).To(Equal(v1alpha2.StateWarning))
-			g.Expect(istio.Condition(v1alpha2.ConditionTypeReady).Reason).To(Equal(string(v1alpha2.ReasonVersionUpdateNotAllowed)))
-			g.Expect(istio.Status.Description).To(ContainSubstring("downgrade"))
-		}).WithTimeout(timeout).Should(Succeed())
-		Consistently(func(g Gomega) {
-			var deploy appsv1.Deployment
-			g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: testenv.IstioNamespace, Name: install.IstiodName}, &deploy)).To(Succeed())
-			g.Expect(deploy.Spec.Template.Spec.Containers[0].Image).To(HaveSuffix(":1.30.2"))
-		}).WithTimeout(3 * time.Second).Should(Succeed())
-		mgr.stop()
-		mgr = startManager(sidecarmode.ModuleVersion)
-		expectState(ctx, v1alpha2.StateReady)
+			istio.Finalizers = nil
+			g.Expect(env.Client.Update(ctx, istio)).To(Succeed())
+		}).Should(Succeed())
+		Expect(env.Client.Delete(ctx, istio)).To(Succeed())
+		Eventually(func() bool { return apierrors.IsNotFound(env.Client.Get(ctx, crKey, &v1alpha2.Istio{})) }).WithTimeout(timeout).Should(BeTrue())
+		Expect(env.Client.Create(ctx, &v1alpha2.Istio{ObjectMeta: metav1.ObjectMeta{Namespace: crKey.Namespace, Name: crKey.Name}, Spec: spec})).To(Succeed())
+
+		refuseDowngrade(ctx, func(g Gomega, istio *v1alpha2.Istio) {
+			g.Expect(istio.Status.Description).To(ContainSubstring("from 1.30.2 to 1.29.2"))
+			g.Expect(istio.Status.IstioVersion).To(BeEmpty(), "nothing installed for this CR")
+		})
 	})
 
 	It("passes the experimental pilot flags to istiod, refuses ambient without touching the install, and can still be deleted", func(ctx context.Context) {

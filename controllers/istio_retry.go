@@ -2,16 +2,13 @@ package controllers
 
 import (
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	"github.com/istio-module/operator/api/v1alpha2"
 	"github.com/istio-module/operator/pkg/install"
 )
 
@@ -67,33 +64,29 @@ func (f *failures) succeeded(uid types.UID) {
 	delete(f.since, uid)
 }
 
-// failed records err in the status and returns it, so the reconcile is
-// retried (bounded by RateLimiter) unless it is the user's to fix:
-//
-//   - an error the user must fix (userError, an invalid or forbidden
-//     request) sets state Error at once;
-//   - a transient error (install.IsTransient) keeps state Processing, with
-//     the error in the Ready condition's message, while the reconciles have
-//     been failing for less than ErrorAfter; after that, state Error.
-func (r *IstioReconciler) failed(istio *v1alpha2.Istio, reason v1alpha2.ConditionReason, err error) (ctrl.Result, error) {
+// failingFor runs the failure clock on a pass's error and returns how long
+// the CR's passes have been failing with transient errors, so that a
+// transient error shows as Processing and only a lasting one as Error (see
+// failureVerdict). A success stops the clock; an error the user must fix
+// (userError, an invalid or forbidden request) does not run it.
+func (r *IstioReconciler) failingFor(uid types.UID, err error) time.Duration {
+	if err == nil {
+		r.failures.succeeded(uid)
+		return 0
+	}
 	var userErr *userError
 	if errors.As(err, &userErr) || !install.IsTransient(err) {
-		return r.failedAs(istio, v1alpha2.StateError, reason, err)
+		return 0
 	}
 	now := r.clock()
-	since := r.failures.failing(istio.UID, now)
-	errorAfter := r.ErrorAfter
-	if errorAfter <= 0 {
-		errorAfter = DefaultErrorAfter
+	return now.Sub(r.failures.failing(uid, now))
+}
+
+func (r *IstioReconciler) errorAfter() time.Duration {
+	if r.ErrorAfter <= 0 {
+		return DefaultErrorAfter
 	}
-	if failingFor := now.Sub(since); failingFor >= errorAfter {
-		msg := fmt.Sprintf("%s (failing for %s; retrying)", capitalize(err.Error()), failingFor.Round(time.Second))
-		r.setState(istio, v1alpha2.StateError, reason, msg)
-		return ctrl.Result{}, err
-	}
-	msg := fmt.Sprintf("%s; retrying: a transient error, the state turns Error if it lasts %s", capitalize(err.Error()), errorAfter)
-	r.setState(istio, v1alpha2.StateProcessing, reason, msg)
-	return ctrl.Result{}, err
+	return r.ErrorAfter
 }
 
 func (r *IstioReconciler) clock() time.Time {

@@ -15,6 +15,15 @@ import (
 	"github.com/istio-module/operator/api/v1alpha2"
 )
 
+// failPass computes the status of a pass a step's error stopped, as
+// Reconcile does, and returns the error Reconcile returns.
+func failPass(r *IstioReconciler, istio *v1alpha2.Istio, err error) error {
+	o := passOutcome{}.failed(stepControlPlane, err)
+	o.failingFor = r.failingFor(istio.UID, err)
+	r.setStatus(istio, o)
+	return o.err
+}
+
 func TestFailedKeepsProcessingWhileTransient(t *testing.T) {
 	gr := schema.GroupResource{Group: "apps", Resource: "deployments"}
 	transient := apierrors.NewInternalError(errors.New("etcd leader changed"))
@@ -36,10 +45,10 @@ func TestFailedKeepsProcessingWhileTransient(t *testing.T) {
 			now := start
 			r := &IstioReconciler{ErrorAfter: 5 * time.Minute, Now: func() time.Time { return now }}
 			istio := &v1alpha2.Istio{ObjectMeta: metav1.ObjectMeta{UID: types.UID("u"), Generation: 3}}
-			_, err := r.failed(istio, v1alpha2.ReasonReconcileFailed, tc.err)
+			err := failPass(r, istio, tc.err)
 			g.Expect(err).To(MatchError(tc.err))
 			now = start.Add(tc.after)
-			_, err = r.failed(istio, v1alpha2.ReasonReconcileFailed, tc.err)
+			err = failPass(r, istio, tc.err)
 			g.Expect(err).To(MatchError(tc.err))
 			g.Expect(istio.Status.State).To(Equal(tc.state))
 			g.Expect(istio.Status.Description).To(ContainSubstring(capitalize(tc.err.Error())))
@@ -57,11 +66,11 @@ func TestSucceededResetsTheFailureClock(t *testing.T) {
 	r := &IstioReconciler{ErrorAfter: time.Minute, Now: func() time.Time { return now }}
 	istio := &v1alpha2.Istio{ObjectMeta: metav1.ObjectMeta{UID: types.UID("u")}}
 	err := apierrors.NewTooManyRequests("slow down", 1)
-	_, _ = r.failed(istio, v1alpha2.ReasonReconcileFailed, err)
+	_ = failPass(r, istio, err)
 	now = now.Add(50 * time.Second)
 	r.failures.succeeded(istio.UID)
 	now = now.Add(50 * time.Second)
-	_, _ = r.failed(istio, v1alpha2.ReasonReconcileFailed, err)
+	_ = failPass(r, istio, err)
 	g.Expect(istio.Status.State).To(Equal(v1alpha2.StateProcessing), "100s of failures, but not in a row")
 }
 

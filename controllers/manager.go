@@ -130,7 +130,7 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (manager.Manager, *IstioReco
 	if err != nil {
 		return nil, nil, err
 	}
-	kubeVersion, err := serverVersion(cfg)
+	kubeVersion, err := ServerVersion(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -231,7 +231,9 @@ func RunManager(ctx context.Context, cfg *rest.Config, o ManagerOptions) error {
 	return mgr.Start(ctx)
 }
 
-func serverVersion(cfg *rest.Config) (string, error) {
+// ServerVersion is the API server's Kubernetes version, e.g. "v1.37.2",
+// which the charts are rendered for.
+func ServerVersion(cfg *rest.Config) (string, error) {
 	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
 		return "", err

@@ -583,8 +583,10 @@ type IstioStatus struct {
 
 	// Conditions are the detailed observations of the operator, one per
 	// type (Ready, Installed, ProxySidecarRestartSucceeded,
-	// NativeSidecarsSupported, IngressTargetingUserResourceFound); the
-	// Conditions section lists every reason.
+	// NativeSidecarsSupported, IngressTargetingUserResourceFound), each from
+	// the last reconcile: a type that reconcile did not reach (it stopped
+	// earlier, e.g. at a failed install) is absent. The Conditions section
+	// lists every reason.
 	// +listType=map
 	// +listMapKey=type
 	// +patchStrategy=merge

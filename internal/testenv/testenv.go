@@ -96,40 +96,22 @@ func start(cluster bool, opts []Option) (env *Env, err error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		return nil, errors.New("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, or export KUBEBUILDER_ASSETS=$(hack/test-cluster.sh)")
-	}
-	for _, bin := range []string{"kube-apiserver", "etcd"} {
-		if _, err := os.Stat(filepath.Join(assets, bin)); err != nil {
-			return nil, fmt.Errorf("%s is missing in KUBEBUILDER_ASSETS=%s: run hack/test-cluster.sh to build it", bin, assets)
-		}
+	assets, err := assetsDir()
+	if err != nil {
+		return nil, err
 	}
 	root, err := RepoRoot()
 	if err != nil {
 		return nil, err
 	}
-	dir := o.dir
-	if dir == "" {
-		dir, err = os.MkdirTemp("", "testenv-")
-	} else {
-		err = os.MkdirAll(dir, 0o755)
-	}
+	dir, err := stateDir(o.dir)
 	if err != nil {
 		return nil, err
 	}
-
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+	scheme, err := newScheme()
+	if err != nil {
 		return nil, err
 	}
-	if err := operatorv1alpha2.AddToScheme(scheme); err != nil {
-		return nil, err
-	}
-	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
-		return nil, err
-	}
-
 	te := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
 		CRDDirectoryPaths:     append([]string{filepath.Join(root, "config", "crd", "bases")}, o.crdPaths...),
@@ -149,37 +131,80 @@ func start(cluster bool, opts []Option) (env *Env, err error) {
 			env = nil
 		}
 	}()
-
-	cfg, err := env.startControlPlane()
-	if err != nil {
-		return env, err
-	}
-	// Tests create many objects quickly; the default client-side limits would
-	// throttle them and slow every suite.
-	cfg.QPS, cfg.Burst = 500, 1000
-	env.Config = cfg
-	env.Kubeconfig = filepath.Join(dir, "admin.kubeconfig")
-	if err := writeKubeconfig(te, env.Kubeconfig); err != nil {
-		return env, err
-	}
-	if env.Client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+	if err := env.connect(); err != nil {
 		return env, err
 	}
 	if !cluster {
 		return env, nil
 	}
-	if err := env.startControllers(); err != nil {
-		return env, err
+	return env, env.startCluster(o)
+}
+
+// assetsDir is KUBEBUILDER_ASSETS, checked to hold the control plane.
+func assetsDir() (string, error) {
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		return "", errors.New("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, or export KUBEBUILDER_ASSETS=$(hack/test-cluster.sh)")
+	}
+	for _, bin := range []string{"kube-apiserver", "etcd"} {
+		if _, err := os.Stat(filepath.Join(assets, bin)); err != nil {
+			return "", fmt.Errorf("%s is missing in KUBEBUILDER_ASSETS=%s: run hack/test-cluster.sh to build it", bin, assets)
+		}
+	}
+	return assets, nil
+}
+
+// stateDir is the folder for the cluster's files: dir, created if needed,
+// or a new temporary folder when dir is "".
+func stateDir(dir string) (string, error) {
+	if dir == "" {
+		return os.MkdirTemp("", "testenv-")
+	}
+	return dir, os.MkdirAll(dir, 0o755)
+}
+
+// newScheme knows Kubernetes' built-in kinds, CRDs and the Istio CR.
+func newScheme() (*runtime.Scheme, error) {
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, operatorv1alpha2.AddToScheme, apiextensionsv1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			return nil, err
+		}
+	}
+	return scheme, nil
+}
+
+// connect starts the control plane and gives the Env its admin config,
+// kubeconfig file and client.
+func (e *Env) connect() error {
+	cfg, err := e.startControlPlane()
+	if err != nil {
+		return err
+	}
+	// Tests create many objects quickly; the default client-side limits would
+	// throttle them and slow every suite.
+	cfg.QPS, cfg.Burst = 500, 1000
+	e.Config = cfg
+	e.Kubeconfig = filepath.Join(e.Dir, "admin.kubeconfig")
+	if err := writeKubeconfig(e.envtest, e.Kubeconfig); err != nil {
+		return err
+	}
+	e.Client, err = client.New(cfg, client.Options{Scheme: e.Scheme})
+	return err
+}
+
+// startCluster adds what makes the control plane a cluster: the
+// controllers, kwok's nodes and the default ServiceAccount pods need.
+func (e *Env) startCluster(o options) error {
+	if err := e.startControllers(); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := env.CreateNodes(ctx, o.nodes, o.kubeletVersion); err != nil {
-		return env, err
+	if err := e.CreateNodes(ctx, o.nodes, o.kubeletVersion); err != nil {
+		return err
 	}
-	if err := env.waitForDefaultServiceAccount(ctx); err != nil {
-		return env, err
-	}
-	return env, nil
+	return e.waitForDefaultServiceAccount(ctx)
 }
 
 // startControlPlane starts envtest's kube-apiserver and etcd, and a reaper

@@ -1,9 +1,15 @@
 package install
 
 import (
+	"context"
 	"fmt"
-	"strconv"
-	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/istio-module/operator/pkg/sidecarmode"
+	"github.com/istio-module/operator/pkg/version"
 )
 
 // VersionUpdateError says why an Istio version change is refused. The user
@@ -20,54 +26,59 @@ func (e *VersionUpdateError) Error() string {
 
 // CheckVersionUpdate refuses a downgrade and a jump of more than one Istio
 // minor, as Istio supports only one-minor upgrades of the control plane.
-// installed is the version last applied ("" for a fresh install).
+// installed is the version that runs ("" for a fresh install, see
+// InstalledVersion). A pre-release counts as the minor it leads to:
+// 1.29.2 -> 1.30.0-rc.1 -> 1.30.0 are allowed steps, back is a downgrade.
 func CheckVersionUpdate(installed, target string) error {
 	if installed == "" || installed == target {
 		return nil
 	}
-	from, err := parseVersion(installed)
+	from, err := version.Parse(installed)
 	if err != nil {
-		return fmt.Errorf("installed Istio version %q recorded on the CR is not a version: %w", installed, err)
+		return fmt.Errorf("installed Istio version: %w", err)
 	}
-	to, err := parseVersion(target)
+	to, err := version.Parse(target)
 	if err != nil {
-		return fmt.Errorf("target Istio version %q is not a version: %w", target, err)
+		return fmt.Errorf("target Istio version: %w", err)
 	}
 	switch {
-	case compare(to, from) < 0:
+	case to.Less(from):
 		return &VersionUpdateError{installed, target, "downgrades are not supported; install a module release with Istio " + installed + " or newer"}
-	case to[0] != from[0]:
+	case to.Major != from.Major:
 		return &VersionUpdateError{installed, target, "a change of the major version is not supported"}
-	case to[1] > from[1]+1:
-		return &VersionUpdateError{installed, target, fmt.Sprintf("Istio can only be upgraded one minor version at a time; upgrade to %d.%d first", from[0], from[1]+1)}
+	case to.Minor > from.Minor+1:
+		return &VersionUpdateError{installed, target, fmt.Sprintf("Istio can only be upgraded one minor version at a time; upgrade to %d.%d first", from.Major, from.Minor+1)}
 	}
 	return nil
 }
 
-func parseVersion(v string) ([3]int, error) {
-	var out [3]int
-	parts := strings.Split(strings.TrimPrefix(v, "v"), ".")
-	if len(parts) != 3 {
-		return out, fmt.Errorf("want MAJOR.MINOR.PATCH")
+// InstalledVersion returns the Istio version istiod runs in the
+// control-plane namespace: the tag of its discovery container's image. The
+// cluster, not the CR, says what runs, so a CR deleted (without its
+// finalizer) and created again still meets the upgrade guard. It returns
+// "" when there is no istiod, or when its image tag is no release version
+// (a custom build): then the caller can only guard the update with what the
+// CR recorded (status.istioVersion).
+func (i *Installer) InstalledVersion(ctx context.Context) (string, error) {
+	var istiod appsv1.Deployment
+	err := retryTransient(ctx, func() error {
+		return i.client.Get(ctx, client.ObjectKey{Namespace: i.opts.Namespace, Name: IstiodName}, &istiod)
+	})
+	if apierrors.IsNotFound(err) {
+		return "", nil
 	}
-	for n, p := range parts {
-		x, err := strconv.Atoi(p)
-		if err != nil || x < 0 {
-			return out, fmt.Errorf("want MAJOR.MINOR.PATCH")
+	if err != nil {
+		return "", fmt.Errorf("read the installed Istio version from Deployment %s/%s: %w", i.opts.Namespace, IstiodName, err)
+	}
+	for _, c := range istiod.Spec.Template.Spec.Containers {
+		if c.Name == istiodContainer {
+			if v := sidecarmode.VersionOf(c.Image); v != sidecarmode.VersionUnknown {
+				return v, nil
+			}
 		}
-		out[n] = x
 	}
-	return out, nil
+	return "", nil
 }
 
-func compare(a, b [3]int) int {
-	for n := range a {
-		if a[n] != b[n] {
-			if a[n] < b[n] {
-				return -1
-			}
-			return 1
-		}
-	}
-	return 0
-}
+// istiodContainer is the container of istiod's pod that runs pilot-discovery.
+const istiodContainer = "discovery"

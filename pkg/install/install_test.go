@@ -291,6 +291,15 @@ var _ = Describe("Installer", Ordered, func() {
 		expectPods(ctx, "pinned", sidecarmode.LayoutRegular, "1.29.2")
 	})
 
+	It("reads the installed Istio 1.29.2 from istiod's image, so the guard refuses to skip to 1.31 whatever a CR records", func(ctx context.Context) {
+		installed, err := installer.InstalledVersion(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(installed).To(Equal("1.29.2"))
+		var refused *install.VersionUpdateError
+		Expect(errors.As(install.CheckVersionUpdate(installed, "1.31.0"), &refused)).To(BeTrue())
+		Expect(install.CheckVersionUpdate(installed, thisBuild().IstioVersion)).To(Succeed())
+	})
+
 	It("upgrades it to this build's Istio 1.30.2: takes over its objects, upgrades the CRDs, replaces istiod", func(ctx context.Context) {
 		installReady(ctx, minimal, thisBuild())
 		Eventually(func() string { return runningIstiod().Version }).WithTimeout(timeout).Should(Equal("1.30.2"))
@@ -327,6 +336,14 @@ var _ = Describe("Installer", Ordered, func() {
 		for _, name := range []string{"plain", "pinned"} {
 			Expect(podCreated(ctx, name)).To(BeTemporally(">=", stopped.Truncate(time.Second)), name)
 		}
+	})
+
+	It("reads the upgraded Istio 1.30.2 from istiod's image, so the guard refuses the downgrade back to 1.29.2", func(ctx context.Context) {
+		installed, err := installer.InstalledVersion(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(installed).To(Equal("1.30.2"))
+		var refused *install.VersionUpdateError
+		Expect(errors.As(install.CheckVersionUpdate(installed, testenv.PreviousIstioVersion), &refused)).To(BeTrue())
 	})
 
 	It("installs a regular row: istiod injects regular containers, the pinned pod stays regular", func(ctx context.Context) {
@@ -515,5 +532,9 @@ var _ = Describe("Installer", Ordered, func() {
 		Eventually(func() bool {
 			return apierrors.IsNotFound(env.Client.Get(ctx, client.ObjectKey{Name: "istio-system"}, &corev1.Namespace{}))
 		}).WithTimeout(timeout).Should(BeTrue())
+	})
+
+	It("reads no installed Istio once istiod is gone: a fresh install is not guarded", func(ctx context.Context) {
+		Expect(installer.InstalledVersion(ctx)).To(BeEmpty())
 	})
 })

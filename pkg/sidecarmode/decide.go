@@ -2,6 +2,8 @@ package sidecarmode
 
 import (
 	"fmt"
+
+	"github.com/istio-module/operator/pkg/version"
 )
 
 // MinNativeKubeletMinor is the oldest kubelet minor (1.x) that runs native
@@ -113,34 +115,24 @@ func (d Decision) Target() string {
 // there; "" when none parses. It is what ClusterFacts.MinKubeletVersion wants.
 func LowestKubeletVersion(versions []string) string {
 	lowest := ""
-	var lv semver
+	var lv version.Version
 	for _, s := range versions {
-		v, ok := parseLooseVersion(s)
-		if !ok {
+		v, err := version.ParseKubelet(s)
+		if err != nil {
 			continue
 		}
-		if lowest == "" || less(v, lv) {
+		if lowest == "" || v.Less(lv) {
 			lowest, lv = s, v
 		}
 	}
 	return lowest
 }
 
-func less(a, b semver) bool {
-	if a.Major != b.Major {
-		return a.Major < b.Major
-	}
-	if a.Minor != b.Minor {
-		return a.Minor < b.Minor
-	}
-	return a.Patch < b.Patch
-}
-
 // kubeletTooOld reports whether a known kubelet version cannot run native
 // sidecars. Unknown or unparseable versions are not too old.
 func kubeletTooOld(kubelet string) bool {
-	v, ok := parseLooseVersion(kubelet)
-	return ok && v.lessMinor(1, MinNativeKubeletMinor)
+	v, err := version.ParseKubelet(kubelet)
+	return err == nil && v.OlderMinorThan(1, MinNativeKubeletMinor)
 }
 
 func enableNativeSidecarsValue(t ContainerType) string {

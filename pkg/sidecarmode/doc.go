@@ -17,6 +17,23 @@
 // every rule is tested exhaustively with table-driven tests and with pod specs
 // produced by Istio's own injector (see testdata/README.md).
 //
+// # Files
+//
+//   - release.go: the version table (Releases), one row per module release,
+//     and LookupRelease; policytable.go renders it for the docs.
+//   - decide.go: the cluster-wide Decision (target Istio, default container
+//     type, istiod's setting) and the kubelet gate.
+//   - expected.go: the container type one pod or pod template should get;
+//     templates.go: what its injection templates make of it.
+//   - inspect.go: what a pod actually runs; image.go: an image reference and
+//     its Istio version.
+//   - stale.go: whether a pod's proxy differs from the Decision, and why.
+//   - proxysettings.go: the proxy settings recorded at injection and their
+//     fingerprint; podtemplate.go: the pod template of a workload object.
+//
+// Versions are read with pkg/version, the parser the installer's upgrade
+// guard uses too.
+//
 // # Rules worth knowing
 //
 //   - The annotation sidecar.istio.io/nativeSidecar is read the way Istio's

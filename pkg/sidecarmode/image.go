@@ -1,6 +1,10 @@
 package sidecarmode
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/istio-module/operator/pkg/version"
+)
 
 // ImageVariants are the image variants Istio publishes; a variant is written
 // as a tag suffix: "1.30.2-distroless".
@@ -105,4 +109,11 @@ func VersionOf(image string) string {
 		}
 	}
 	return tag
+}
+
+// IsReleaseVersion reports whether s is an exact release version such as
+// "1.30.2" or "1.30.0-rc.1", the form Istio uses for its image tags (see
+// version.Parse).
+func IsReleaseVersion(s string) bool {
+	return version.IsRelease(s)
 }

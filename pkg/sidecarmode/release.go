@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/istio-module/operator/pkg/version"
 )
 
 // ModuleVersion is this build's module version. The Makefile stamps it from
@@ -88,11 +90,12 @@ func rows(istio string, def, compat ContainerType, note string, modules ...strin
 // ("1.30.0" or "v1.30.0"). A version without a row, a pre-release or a bare
 // minor is an error that lists the known releases.
 func LookupRelease(moduleVersion string) (Release, error) {
-	v, ok := parseLooseVersion(moduleVersion)
-	if !ok || !hasPatch(moduleVersion) || v.Pre != "" {
+	v, err := version.Parse(strings.TrimPrefix(moduleVersion, "v"))
+	if err != nil || v.Pre != "" {
+		// No release is a pre-release: the table has rows for releases only.
 		return Release{}, fmt.Errorf("module version %q is not a release version (want X.Y.Z, e.g. %s)", moduleVersion, ModuleVersion)
 	}
-	want := fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch)
+	want := v.String()
 	for _, r := range Releases {
 		if r.Module == want {
 			return r, nil
@@ -111,12 +114,6 @@ func KnownReleases() []string {
 	return known
 }
 
-// hasPatch reports whether a version that parsed loosely names a patch
-// ("1.30.0", not "1.30").
-func hasPatch(s string) bool {
-	return strings.Count(strings.SplitN(strings.SplitN(s, "-", 2)[0], "+", 2)[0], ".") == 2
-}
-
 // TypeFor returns the row's default container type with or without
 // compatibilityMode.
 func (r Release) TypeFor(compatibilityMode bool) ContainerType {
@@ -131,8 +128,8 @@ func (r Release) TypeFor(compatibilityMode bool) ContainerType {
 // "1.26"). It names Istio's compatibility profile (chart value
 // compatibilityVersion).
 func (r Release) CompatibilityVersion() string {
-	v, ok := parseReleaseVersion(r.Istio)
-	if !ok || v.Minor == 0 {
+	v, err := version.Parse(r.Istio)
+	if err != nil || v.Minor == 0 {
 		return ""
 	}
 	return fmt.Sprintf("%d.%d", v.Major, v.Minor-1)

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
+
+	"github.com/istio-module/operator/pkg/version"
 )
 
 func TestModuleVersionMatchesVersionFile(t *testing.T) {
@@ -22,20 +24,20 @@ func TestReleasesTable(t *testing.T) {
 	g := NewWithT(t)
 	g.Expect(Releases).NotTo(BeEmpty())
 	seen := map[string]bool{}
-	var prevIstio semver
+	var prevIstio version.Version
 	for i, r := range Releases {
-		m, ok := parseReleaseVersion(r.Module)
-		g.Expect(ok).To(BeTrue(), "row %d: module %q is a release X.Y.Z", i, r.Module)
+		m, err := version.Parse(r.Module)
+		g.Expect(err).NotTo(HaveOccurred(), "row %d: module %q is a release X.Y.Z", i, r.Module)
 		g.Expect(m.Pre).To(BeEmpty(), "row %d: no pre-release module", i)
 		g.Expect(seen[r.Module]).To(BeFalse(), "row %d: duplicate module %s", i, r.Module)
 		seen[r.Module] = true
-		v, ok := parseReleaseVersion(r.Istio)
+		v, err := version.Parse(r.Istio)
 		if i > 0 {
-			g.Expect(less(v, prevIstio)).To(BeFalse(), "row %d: rows are in the order of the Istio they install", i)
+			g.Expect(v.Less(prevIstio)).To(BeFalse(), "row %d: rows are in the order of the Istio they install", i)
 		}
 		prevIstio = v
 
-		g.Expect(ok).To(BeTrue(), "row %d: Istio %q must be an exact patch version", i, r.Istio)
+		g.Expect(err).NotTo(HaveOccurred(), "row %d: Istio %q must be an exact patch version", i, r.Istio)
 		g.Expect(v.Pre).To(BeEmpty(), "row %d: no pre-release Istio", i)
 		g.Expect(r.Default).To(BeElementOf(Native, Regular), "row %d", i)
 		g.Expect(r.CompatibilityDefault).To(BeElementOf(Native, Regular), "row %d", i)
