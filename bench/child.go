@@ -160,15 +160,9 @@ func peakRSS() (int64, error) {
 // It asks for protobuf, as controller-runtime's client does for built-in
 // kinds, so both sides decode the same wire format.
 func measureList(ctx context.Context, cfg *rest.Config, counter *requestCounter, pageSize int64) (childResult, error) {
-	cfg = rest.CopyConfig(cfg)
-	cfg.ContentType = k8sruntime.ContentTypeProtobuf
-	cs, err := kubernetes.NewForConfig(cfg)
+	cs, err := warmProtobufClientset(ctx, cfg)
 	if err != nil {
 		return childResult{}, err
-	}
-	// Warm up: connect and authenticate outside the measurement.
-	if _, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{Limit: 1}); err != nil {
-		return childResult{}, fmt.Errorf("warm up: %w", err)
 	}
 	var res childResult
 	p := pager.New(pager.SimplePageFunc(func(opts metav1.ListOptions) (k8sruntime.Object, error) {
@@ -182,6 +176,23 @@ func measureList(ctx context.Context, cfg *rest.Config, counter *requestCounter,
 		})
 	})
 	return res, err
+}
+
+// warmProtobufClientset is a clientset that asks for protobuf, as
+// controller-runtime's client does for built-in kinds, so every side decodes
+// the same wire format; it has connected and authenticated (one LIST of pods
+// with limit 1) so that no measurement pays for that.
+func warmProtobufClientset(ctx context.Context, cfg *rest.Config) (*kubernetes.Clientset, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.ContentType = k8sruntime.ContentTypeProtobuf
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{Limit: 1}); err != nil {
+		return nil, fmt.Errorf("warm up: %w", err)
+	}
+	return cs, nil
 }
 
 // measureRestarter runs the restarter once, dry (modeScan) or for real

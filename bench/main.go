@@ -212,70 +212,36 @@ type harness struct {
 // measureSize measures one size: warm-up, reps interleaved LISTs and scans,
 // then the real runs.
 func (h *harness) measureSize(ctx context.Context, cl *cluster, n, reps int) (row, error) {
-	stale := staleWorkloads(cl.workloads)
-	r := row{Pods: n, Reps: reps, Stale: stale}
-	check := func(res childResult, mode string) error {
-		if mode == modeList && res.Pods != n {
-			return fmt.Errorf("the bare LIST saw %d pods, want %d", res.Pods, n)
-		}
-		if mode == modeScan {
-			s := res.Summary
-			if s.PodsScanned != n || s.StalePods != stale*podsPerWorkload || s.Restarted != stale {
-				return fmt.Errorf("the dry run scanned %d pods, %d stale, %d workloads to restart; want %d, %d, %d",
-					s.PodsScanned, s.StalePods, s.Restarted, n, stale*podsPerWorkload, stale)
-			}
-		}
-		return nil
-	}
-
+	r := row{Pods: n, Reps: reps, Stale: staleWorkloads(cl.workloads)}
 	logf("Measuring at %d pods: warm-up; load average %s", n, loadAverage())
 	r.LoadBefore = strings.Fields(loadAverage())[0]
 	for _, mode := range []string{modeList, modeScan} {
-		res, _, err := h.child(ctx, mode)
-		if err != nil {
-			return r, err
-		}
-		if err := check(res, mode); err != nil {
+		if _, err := h.checkedChild(ctx, mode, r); err != nil {
 			return r, err
 		}
 	}
-
 	var lists, scans []childResult
-	var listRSS, scanRSS []int64
 	for rep := range reps {
 		order := []string{modeList, modeScan}
 		if rep%2 == 1 {
 			order = []string{modeScan, modeList}
 		}
 		for _, mode := range order {
-			res, rss, err := h.child(ctx, mode)
+			res, err := h.checkedChild(ctx, mode, r)
 			if err != nil {
 				return r, err
 			}
-			if err := check(res, mode); err != nil {
-				return r, err
-			}
 			if mode == modeList {
-				lists, listRSS = append(lists, res), append(listRSS, rss)
+				lists = append(lists, res)
 			} else {
-				scans, scanRSS = append(scans, res), append(scanRSS, rss)
+				scans = append(scans, res)
 			}
 			logf("  rep %d %-4s %7.3f s  peak RSS %6.1f MiB  (%d requests, %.1f MiB read, %d GCs)", rep+1, mode, res.Seconds,
-				float64(rss)/1024, total(res.Requests), float64(res.ResponseBytes)/(1<<20), res.NumGC)
+				float64(res.PeakRSSKiB)/1024, total(res.Requests), float64(res.ResponseBytes)/(1<<20), res.NumGC)
 		}
 	}
-	r.List = median(mapped(lists, func(c childResult) time.Duration { return secondsOf(c.Seconds) }))
-	r.Scan = median(mapped(scans, func(c childResult) time.Duration { return secondsOf(c.Seconds) }))
-	r.ListRSS, r.ScanRSS = median(listRSS), median(scanRSS)
+	r.setMedians(lists, scans)
 	r.LoadAfter = strings.Fields(loadAverage())[0]
-	r.PodPages = median(mapped(scans, func(c childResult) time.Duration { return secondsOf(c.PagesSeconds) }))
-	r.ListRequests = median(mapped(scans, func(c childResult) int { return c.Requests["LIST pods"] }))
-	r.OwnerReads = median(mapped(scans, func(c childResult) int { return countPrefix(c.Requests, "GET ") }))
-	r.BytesPerPod = median(mapped(lists, func(c childResult) float64 { return float64(c.ResponseBytes) / float64(n) }))
-	r.ListAllocPod = median(mapped(lists, func(c childResult) float64 { return float64(c.AllocBytes) / float64(n) }))
-	r.ScanAllocPod = median(mapped(scans, func(c childResult) float64 { return float64(c.AllocBytes) / float64(n) }))
-	r.ListGCs = median(mapped(lists, func(c childResult) uint32 { return c.NumGC }))
-	r.ScanGCs = median(mapped(scans, func(c childResult) uint32 { return c.NumGC }))
 	logf("At %d pods: LIST %.3f s, scan %.3f s (%.2fx), scan peak RSS %.1f MiB; scan requests %v",
 		n, r.List.Seconds(), r.Scan.Seconds(), r.Scan.Seconds()/r.List.Seconds(), float64(r.ScanRSS)/1024, scans[0].Requests)
 
@@ -292,6 +258,43 @@ func (h *harness) measureSize(ctx context.Context, cl *cluster, n, reps int) (ro
 		return r, err
 	}
 	return r, nil
+}
+
+// checkedChild runs a bare LIST or a dry scan and fails when it did not see
+// every pod of r's size, or the scan did not find every stale workload.
+func (h *harness) checkedChild(ctx context.Context, mode string, r row) (childResult, error) {
+	res, _, err := h.child(ctx, mode)
+	if err != nil {
+		return res, err
+	}
+	if mode == modeList && res.Pods != r.Pods {
+		return res, fmt.Errorf("the bare LIST saw %d pods, want %d", res.Pods, r.Pods)
+	}
+	if mode == modeScan {
+		s := res.Summary
+		if s.PodsScanned != r.Pods || s.StalePods != r.Stale*podsPerWorkload || s.Restarted != r.Stale {
+			return res, fmt.Errorf("the dry run scanned %d pods, %d stale, %d workloads to restart; want %d, %d, %d",
+				s.PodsScanned, s.StalePods, s.Restarted, r.Pods, r.Stale*podsPerWorkload, r.Stale)
+		}
+	}
+	return res, nil
+}
+
+// setMedians fills r with the medians of the repetitions' LISTs and scans.
+func (r *row) setMedians(lists, scans []childResult) {
+	n := r.Pods
+	rss := func(c childResult) int64 { return c.PeakRSSKiB }
+	r.List = median(mapped(lists, func(c childResult) time.Duration { return secondsOf(c.Seconds) }))
+	r.Scan = median(mapped(scans, func(c childResult) time.Duration { return secondsOf(c.Seconds) }))
+	r.ListRSS, r.ScanRSS = median(mapped(lists, rss)), median(mapped(scans, rss))
+	r.PodPages = median(mapped(scans, func(c childResult) time.Duration { return secondsOf(c.PagesSeconds) }))
+	r.ListRequests = median(mapped(scans, func(c childResult) int { return c.Requests["LIST pods"] }))
+	r.OwnerReads = median(mapped(scans, func(c childResult) int { return countPrefix(c.Requests, "GET ") }))
+	r.BytesPerPod = median(mapped(lists, func(c childResult) float64 { return float64(c.ResponseBytes) / float64(n) }))
+	r.ListAllocPod = median(mapped(lists, func(c childResult) float64 { return float64(c.AllocBytes) / float64(n) }))
+	r.ScanAllocPod = median(mapped(scans, func(c childResult) float64 { return float64(c.AllocBytes) / float64(n) }))
+	r.ListGCs = median(mapped(lists, func(c childResult) uint32 { return c.NumGC }))
+	r.ScanGCs = median(mapped(scans, func(c childResult) uint32 { return c.NumGC }))
 }
 
 // experiments measures the alternatives to the restarter's reads: a
