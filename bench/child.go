@@ -147,12 +147,17 @@ func peakRSS() (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("read the peak RSS: %w", err)
 	}
+	return vmHWM(status)
+}
+
+// vmHWM is the VmHWM of a /proc/<pid>/status, in KiB.
+func vmHWM(status []byte) (int64, error) {
 	for line := range strings.SplitSeq(string(status), "\n") {
 		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
 			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 		}
 	}
-	return 0, errors.New("read the peak RSS: no VmHWM in /proc/self/status")
+	return 0, errors.New("read the peak RSS: no VmHWM in /proc/<pid>/status")
 }
 
 // measureList pages through all pods with client-go's pager and a no-op per

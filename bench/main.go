@@ -54,6 +54,8 @@ type config struct {
 	realRunsUpTo  int
 	experiments   bool
 	hold          bool
+	// manager: also measure the operator's manager process over a full pass.
+	manager bool
 }
 
 func main() {
@@ -64,8 +66,8 @@ func main() {
 		workloads   int
 		cpuProfile  string
 	)
-	flag.StringVar(&sizes, "sizes", "1000,10000,50000", "numbers of pods to measure at, ascending; the cluster grows from one to the next")
-	flag.StringVar(&reps, "reps", "5,5,3", "repetitions per size (one number for all sizes, or one per size); the median is reported")
+	flag.StringVar(&sizes, "sizes", "1000,10000,50000,100000", "numbers of pods to measure at, ascending; the cluster grows from one to the next")
+	flag.StringVar(&reps, "reps", "5,5,3,3", "repetitions per size (one number for all sizes, or one per size); the median is reported")
 	flag.IntVar(&cfg.namespaces, "namespaces", 20, "namespaces the pods are spread over")
 	flag.IntVar(&cfg.workers, "workers", 32, "concurrent writers while creating objects")
 	flag.Int64Var(&cfg.pageSize, "page-size", 500, "pods per LIST page, for both the bare LIST and the restarter")
@@ -75,6 +77,7 @@ func main() {
 	flag.IntVar(&workloads, "workloads", 0, "internal: workloads in the cluster, for the "+modeOwners+" child")
 	flag.BoolVar(&cfg.experiments, "experiments", false, "also measure alternatives: a streaming list (watch with sendInitialEvents) and concurrent owner reads")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "internal: write a CPU profile of the child's measured operation to this file")
+	flag.BoolVar(&cfg.manager, "manager", true, "also measure the operator's manager process (built from ./cmd) over a full pass: install, readiness, scan, plan and patches")
 	flag.BoolVar(&cfg.hold, "hold", false, "only create the pods of the largest size, print KUBECONFIG and keep the cluster until interrupted")
 	flag.Parse()
 
@@ -160,6 +163,13 @@ func run(ctx context.Context, cfg config) (err error) {
 		return err
 	}
 	h := &harness{cfg: cfg, kubeconfig: env.Kubeconfig}
+	if cfg.manager && !cfg.hold {
+		stopSettling, err := h.startManagerHarness(ctx, c)
+		if err != nil {
+			return err
+		}
+		defer stopSettling()
+	}
 
 	if cfg.hold {
 		// For profiling by hand: the children run against $KUBECONFIG, e.g.
@@ -197,6 +207,10 @@ func run(ctx context.Context, cfg config) (err error) {
 		writeExperiments(os.Stdout, rows)
 		fmt.Println()
 	}
+	if cfg.manager {
+		writeManagerTable(os.Stdout, rows)
+		fmt.Println()
+	}
 	for _, line := range targetLines(rows) {
 		fmt.Println("- " + line)
 	}
@@ -207,6 +221,8 @@ func run(ctx context.Context, cfg config) (err error) {
 type harness struct {
 	cfg        config
 	kubeconfig string
+	// manager runs the operator's manager; nil without --manager.
+	manager *managerHarness
 }
 
 // measureSize measures one size: warm-up, reps interleaved LISTs and scans,
@@ -256,6 +272,11 @@ func (h *harness) measureSize(ctx context.Context, cl *cluster, n, reps int) (ro
 	}
 	if err := h.realRuns(ctx, cl, &r); err != nil {
 		return r, err
+	}
+	if h.manager != nil {
+		if err := h.managerPass(ctx, cl, &r); err != nil {
+			return r, err
+		}
 	}
 	return r, nil
 }
