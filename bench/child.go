@@ -114,13 +114,16 @@ func runChildMode(ctx context.Context, mode string, o childOptions) error {
 		return err
 	}
 	counter := &requestCounter{requests: map[string]int{}, cpuProfile: o.cpuProfile}
+	if mode == modeScanSelected {
+		cfg.Wrap(selectMeshPods)
+	}
 	cfg.Wrap(counter.wrap)
 
 	var res childResult
 	switch mode {
 	case modeList:
 		res, err = measureList(ctx, cfg, counter, o.pageSize)
-	case modeScan, modeRun:
+	case modeScan, modeScanSelected, modeRun:
 		res, err = measureRestarter(ctx, cfg, counter, mode, o.pageSize, o.moduleVersion)
 	case modePodList:
 		res, err = measurePodList(ctx, cfg, counter, o.pageSize)
@@ -241,7 +244,7 @@ func measureRestarter(ctx context.Context, cfg *rest.Config, counter *requestCou
 		PageSize: pageSize,
 		// All stale workloads at once: pacing would cap the writes of one run.
 		MaxConcurrentRollouts: 1_000_000,
-		DryRun:                mode == modeScan,
+		DryRun:                mode != modeRun,
 	})
 	var res childResult
 	var s restarter.Summary

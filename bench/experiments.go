@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,7 +35,30 @@ const (
 	// workload, as the plan does, once one after the other and once with
 	// ownerConcurrency reads in flight.
 	modeOwners = "owners"
+	// modeScanSelected is modeScan with the pod LISTs narrowed to the pods
+	// that carry meshMarkLabel, a label selector the API server evaluates.
+	modeScanSelected = "scan-selected"
 )
+
+// meshMarkLabel is the label every injection template of Istio's gives a
+// pod with an istio-proxy (meshmark_test.go proves it over the templates
+// and the injected testdata); a custom template need not set it.
+const meshMarkLabel = "service.istio.io/canonical-name"
+
+// selectMeshPods adds a label selector for meshMarkLabel to every LIST of
+// pods, so the restarter's scan reads only the pods that carry it; the
+// restarter itself is unchanged.
+func selectMeshPods(next http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		if req.Method == http.MethodGet && strings.HasSuffix(req.URL.Path, "/pods") && req.URL.Query().Get("watch") == "" {
+			req = req.Clone(req.Context())
+			q := req.URL.Query()
+			q.Set("labelSelector", meshMarkLabel)
+			req.URL.RawQuery = q.Encode()
+		}
+		return next.RoundTrip(req)
+	})
+}
 
 // ownerConcurrency is how many owner reads modeOwners keeps in flight in
 // its concurrent pass.

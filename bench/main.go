@@ -54,6 +54,9 @@ type config struct {
 	realRunsUpTo  int
 	experiments   bool
 	hold          bool
+	// outsideMesh: as many pods without a proxy as with one, and the scan
+	// with a label selector measured against the full one.
+	outsideMesh bool
 	// manager: also measure the operator's manager process over a full pass.
 	manager bool
 }
@@ -78,6 +81,7 @@ func main() {
 	flag.BoolVar(&cfg.experiments, "experiments", false, "also measure alternatives: a streaming list (watch with sendInitialEvents) and concurrent owner reads")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "internal: write a CPU profile of the child's measured operation to this file")
 	flag.BoolVar(&cfg.manager, "manager", true, "also measure the operator's manager process (built from ./cmd) over a full pass: install, readiness, scan, plan and patches")
+	flag.BoolVar(&cfg.outsideMesh, "outside-mesh", false, "add as many pods without a proxy as with one, and measure the scan that lists only pods with the injector's label")
 	flag.BoolVar(&cfg.hold, "hold", false, "only create the pods of the largest size, print KUBECONFIG and keep the cluster until interrupted")
 	flag.Parse()
 
@@ -189,6 +193,12 @@ func run(ctx context.Context, cfg config) (err error) {
 		if err := cl.growTo(ctx, n); err != nil {
 			return err
 		}
+		if cfg.outsideMesh {
+			logf("Growing the pods outside the mesh to %d", n)
+			if err := cl.growOutsideMeshTo(ctx, n); err != nil {
+				return err
+			}
+		}
 		r, err := h.measureSize(ctx, cl, n, cfg.reps[i])
 		if err != nil {
 			return fmt.Errorf("at %d pods: %w", n, err)
@@ -205,6 +215,10 @@ func run(ctx context.Context, cfg config) (err error) {
 	fmt.Println()
 	if cfg.experiments {
 		writeExperiments(os.Stdout, rows)
+		fmt.Println()
+	}
+	if cfg.outsideMesh {
+		writeSelectedTable(os.Stdout, rows)
 		fmt.Println()
 	}
 	if cfg.manager {
@@ -228,7 +242,7 @@ type harness struct {
 // measureSize measures one size: warm-up, reps interleaved LISTs and scans,
 // then the real runs.
 func (h *harness) measureSize(ctx context.Context, cl *cluster, n, reps int) (row, error) {
-	r := row{Pods: n, Reps: reps, Stale: staleWorkloads(cl.workloads)}
+	r := row{Pods: n, Reps: reps, Stale: staleWorkloads(cl.workloads), OutsideMesh: cl.outsideWorkloads * podsPerWorkload}
 	logf("Measuring at %d pods: warm-up; load average %s", n, loadAverage())
 	r.LoadBefore = strings.Fields(loadAverage())[0]
 	for _, mode := range []string{modeList, modeScan} {
@@ -266,6 +280,11 @@ func (h *harness) measureSize(ctx context.Context, cl *cluster, n, reps int) (ro
 			return r, err
 		}
 	}
+	if h.cfg.outsideMesh {
+		if err := h.selectedScans(ctx, &r, reps); err != nil {
+			return r, err
+		}
+	}
 	if n > h.cfg.realRunsUpTo {
 		logf("Skipping the real runs at %d pods (--real-runs-up-to %d)", n, h.cfg.realRunsUpTo)
 		return r, nil
@@ -281,17 +300,37 @@ func (h *harness) measureSize(ctx context.Context, cl *cluster, n, reps int) (ro
 	return r, nil
 }
 
+// selectedScans measures the scan that lists only the pods carrying
+// meshMarkLabel; it must find what the full scan found.
+func (h *harness) selectedScans(ctx context.Context, r *row, reps int) error {
+	var scans []childResult
+	for rep := range reps {
+		res, err := h.checkedChild(ctx, modeScanSelected, *r)
+		if err != nil {
+			return err
+		}
+		scans = append(scans, res)
+		logf("  rep %d %-13s %7.3f s  peak RSS %6.1f MiB  (%d requests, %.1f MiB read, %d GCs)", rep+1, modeScanSelected, res.Seconds,
+			float64(res.PeakRSSKiB)/1024, total(res.Requests), float64(res.ResponseBytes)/(1<<20), res.NumGC)
+	}
+	r.ScanSelected = median(mapped(scans, func(c childResult) time.Duration { return secondsOf(c.Seconds) }))
+	r.ScanSelectedRSS = median(mapped(scans, func(c childResult) int64 { return c.PeakRSSKiB }))
+	r.SelectedRequests = median(mapped(scans, func(c childResult) int { return c.Requests["LIST pods"] }))
+	return nil
+}
+
 // checkedChild runs a bare LIST or a dry scan and fails when it did not see
-// every pod of r's size, or the scan did not find every stale workload.
+// every pod of r's size (with the pods outside the mesh), or the scan did
+// not find every pod with a proxy and every stale workload.
 func (h *harness) checkedChild(ctx context.Context, mode string, r row) (childResult, error) {
 	res, _, err := h.child(ctx, mode)
 	if err != nil {
 		return res, err
 	}
-	if mode == modeList && res.Pods != r.Pods {
-		return res, fmt.Errorf("the bare LIST saw %d pods, want %d", res.Pods, r.Pods)
+	if mode == modeList && res.Pods != r.Pods+r.OutsideMesh {
+		return res, fmt.Errorf("the bare LIST saw %d pods, want %d", res.Pods, r.Pods+r.OutsideMesh)
 	}
-	if mode == modeScan {
+	if mode == modeScan || mode == modeScanSelected {
 		s := res.Summary
 		if s.PodsScanned != r.Pods || s.StalePods != r.Stale*podsPerWorkload || s.Restarted != r.Stale {
 			return res, fmt.Errorf("the dry run scanned %d pods, %d stale, %d workloads to restart; want %d, %d, %d",

@@ -47,6 +47,14 @@ type row struct {
 	OwnersSequential, OwnersConcurrent time.Duration // owner reads of the stale workloads
 	OwnersListed                       time.Duration // paged LISTs of all ReplicaSets and Deployments
 
+	// With --outside-mesh: the pods without a proxy, and the scan that
+	// lists only pods with meshMarkLabel (median time, peak RSS in KiB,
+	// LIST requests of pods).
+	OutsideMesh      int
+	ScanSelected     time.Duration
+	ScanSelectedRSS  int64
+	SelectedRequests int
+
 	// The manager's full pass (--manager): its time from the Istio CR's
 	// creation to the restarter's status, its process's peak RSS (KiB),
 	// the workloads it restarted and the 1-minute load around it.
@@ -104,6 +112,18 @@ func writeExperiments(w io.Writer, rows []row) {
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", countLabel(r.Pods), seconds(r.List),
 			seconds(r.PodList), mib(r.PodListRSS), seconds(r.WatchList), mib(r.WatchListRSS), seconds(r.OwnersSequential), seconds(r.OwnersConcurrent), seconds(r.OwnersListed))
+	}
+}
+
+// writeSelectedTable prints the scan that lists only pods with the
+// injector's label against the full scan and the bare LIST of all pods.
+func writeSelectedTable(w io.Writer, rows []row) {
+	fmt.Fprintln(w, "| pods with a proxy | pods without | bare LIST of all | scan + plan, all pods | scan + plan, selected | selected / LIST | selected / full scan | peak RSS, full / selected | pod LISTs, full / selected |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, r := range rows {
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s / %s | %d / %d |\n", countLabel(r.Pods), countLabel(r.OutsideMesh),
+			seconds(r.List), seconds(r.Scan), seconds(r.ScanSelected), ratio(float64(r.ScanSelected), float64(r.List)),
+			ratio(float64(r.ScanSelected), float64(r.Scan)), mib(r.ScanRSS), mib(r.ScanSelectedRSS), r.ListRequests, r.SelectedRequests)
 	}
 }
 
