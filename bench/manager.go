@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -106,7 +105,7 @@ type managerPass struct {
 // readiness, scan, plan and one patch per stale workload. It then reads the
 // process's peak RSS and stops it.
 func (m *managerHarness) measurePass(ctx context.Context, pods int) (managerPass, error) {
-	probePort, err := freePort()
+	probePort, err := testenv.FreePort()
 	if err != nil {
 		return managerPass{}, err
 	}
@@ -233,15 +232,6 @@ func waitFor(ctx context.Context, timeout time.Duration, what string, check func
 		case <-tick.C:
 		}
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // startManagerHarness builds the manager, creates its namespaces and starts
