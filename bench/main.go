@@ -206,6 +206,13 @@ func run(ctx context.Context, cfg config) (err error) {
 		rows = append(rows, r)
 	}
 
+	printReport(cfg, rows, started)
+	return nil
+}
+
+// printReport prints the header line, the tables of the measurements
+// asked for and one line per target to stdout.
+func printReport(cfg config, rows []row, started time.Time) {
 	fmt.Printf("Measured %s on %s, %d CPUs; load average at the end %s; total %s; %s.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), hostname(), numCPU(), loadAverage(),
 		time.Since(started).Round(time.Second), sourceState())
@@ -228,7 +235,6 @@ func run(ctx context.Context, cfg config) (err error) {
 	for _, line := range targetLines(rows) {
 		fmt.Println("- " + line)
 	}
-	return nil
 }
 
 // harness runs the measurements as child processes of this binary.
@@ -535,7 +541,7 @@ func countPrefix(m map[string]int, prefix string) int {
 // loadAverage is the 1, 5 and 15 minute load average, " "-separated.
 func loadAverage() string { return loadavg.String(" ") }
 
-// sourceState names the commit measured and whether the restarter's code
+// sourceState names the commit measured and whether the measured code
 // differs from it.
 func sourceState() string {
 	root, err := testenv.RepoRoot()
@@ -547,9 +553,11 @@ func sourceState() string {
 		return "commit unknown"
 	}
 	state := "commit " + strings.TrimSpace(string(head))
-	dirty, err := exec.Command("git", "-C", root, "status", "--porcelain", "--", "pkg/restarter", "pkg/sidecarmode", "pkg/podlist", "bench").Output()
+	// What the measured code is: the restarter's, and the manager's.
+	measured := []string{"pkg", "controllers", "cmd", "api", "bench"}
+	dirty, err := exec.Command("git", append([]string{"-C", root, "status", "--porcelain", "--"}, measured...)...).Output()
 	if err == nil && len(bytes.TrimSpace(dirty)) > 0 {
-		state += " with uncommitted changes in pkg/restarter, pkg/sidecarmode, pkg/podlist or bench"
+		state += " with uncommitted changes in " + strings.Join(measured, ", ")
 	}
 	return state
 }

@@ -115,17 +115,7 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (manager.Manager, *IstioReco
 		LeaderElectionNamespace: o.LeaderElectionNS,
 		GracefulShutdownTimeout: &shutdown,
 		Controller:              ctrlconfig.Controller{SkipNameValidation: &o.SkipNameValidation},
-		Cache: cache.Options{
-			// Nothing reads managed fields from the cache; they are often
-			// the larger part of an object.
-			DefaultTransform: cache.TransformStripManagedFields(),
-			// Only the control plane's Deployments are watched: caching every
-			// Deployment of a big cluster would cost memory for nothing.
-			ByObject: map[client.Object]cache.ByObject{
-				&appsv1.Deployment{}: {Namespaces: map[string]cache.Config{o.IstioNamespace: {}}},
-				&corev1.Node{}:       {Transform: keepKubeletVersion},
-			},
-		},
+		Cache:                   cacheOptions(o.IstioNamespace),
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("create manager: %w", err)
@@ -177,6 +167,21 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (manager.Manager, *IstioReco
 		return nil, nil, err
 	}
 	return mgr, r, nil
+}
+
+// cacheOptions keep the informer caches to what the reconciler reads.
+func cacheOptions(istioNamespace string) cache.Options {
+	return cache.Options{
+		// Nothing reads managed fields from the cache; they are often the
+		// larger part of an object.
+		DefaultTransform: cache.TransformStripManagedFields(),
+		// Only the control plane's Deployments are watched: caching every
+		// Deployment of a big cluster would cost memory for nothing.
+		ByObject: map[client.Object]cache.ByObject{
+			&appsv1.Deployment{}: {Namespaces: map[string]cache.Config{istioNamespace: {}}},
+			&corev1.Node{}:       {Transform: keepKubeletVersion},
+		},
+	}
 }
 
 // keepKubeletVersion trims a Node for the cache to what the reconciler
