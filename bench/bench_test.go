@@ -163,13 +163,13 @@ func TestManagerTable(t *testing.T) {
 func TestSelectedTable(t *testing.T) {
 	g := NewWithT(t)
 	rows := []row{{Pods: 10000, OutsideMesh: 10000, List: 10 * time.Second, Scan: 8 * time.Second, ScanSelected: 4 * time.Second,
-		ScanRSS: 70 * 1024, ScanSelectedRSS: 69 * 1024, ListRequests: 40, SelectedRequests: 21}}
+		ScanRSS: 70 * 1024, ScanSelectedRSS: 69 * 1024, ListRequests: 40, SelectedRequests: 21, LoadBefore: "1.00", SelectedLoadAfter: "1.50"}}
 	var b strings.Builder
 	writeSelectedTable(&b, rows)
 	g.Expect(b.String()).To(Equal(
-		"| pods with a proxy | pods without | bare LIST of all | scan + plan, all pods | scan + plan, selected | selected / LIST | selected / full scan | peak RSS, full / selected | pod LISTs, full / selected |\n" +
-			"|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n" +
-			"| 10k | 10k | 10.00 s | 8.000 s | 4.000 s | 0.40 | 0.50 | 70.0 MiB / 69.0 MiB | 40 / 21 |\n"))
+		"| pods with a proxy | pods without | bare LIST of all | scan + plan, all pods | scan + plan, selected | selected / LIST | selected / full scan | peak RSS, full / selected | pod LISTs, full / selected | load before / after |\n" +
+			"|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n" +
+			"| 10k | 10k | 10.00 s | 8.000 s | 4.000 s | 0.40 | 0.50 | 70.0 MiB / 69.0 MiB | 40 / 21 | 1.00 / 1.50 |\n"))
 }
 
 // The selected scan narrows LISTs of pods, and nothing else.

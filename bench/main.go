@@ -322,6 +322,7 @@ func (h *harness) selectedScans(ctx context.Context, r *row, reps int) error {
 	r.ScanSelected = median(mapped(scans, func(c childResult) time.Duration { return secondsOf(c.Seconds) }))
 	r.ScanSelectedRSS = median(mapped(scans, func(c childResult) int64 { return c.PeakRSSKiB }))
 	r.SelectedRequests = median(mapped(scans, func(c childResult) int { return c.Requests["LIST pods"] }))
+	r.SelectedLoadAfter = strings.Fields(loadAverage())[0]
 	return nil
 }
 

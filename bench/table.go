@@ -49,11 +49,12 @@ type row struct {
 
 	// With --outside-mesh: the pods without a proxy, and the scan that
 	// lists only pods with meshMarkLabel (median time, peak RSS in KiB,
-	// LIST requests of pods).
-	OutsideMesh      int
-	ScanSelected     time.Duration
-	ScanSelectedRSS  int64
-	SelectedRequests int
+	// LIST requests of pods, the 1-minute load after them).
+	OutsideMesh       int
+	ScanSelected      time.Duration
+	ScanSelectedRSS   int64
+	SelectedRequests  int
+	SelectedLoadAfter string
 
 	// The manager's full pass (--manager): its time from the Istio CR's
 	// creation to the restarter's status, its process's peak RSS (KiB),
@@ -118,12 +119,13 @@ func writeExperiments(w io.Writer, rows []row) {
 // writeSelectedTable prints the scan that lists only pods with the
 // injector's label against the full scan and the bare LIST of all pods.
 func writeSelectedTable(w io.Writer, rows []row) {
-	fmt.Fprintln(w, "| pods with a proxy | pods without | bare LIST of all | scan + plan, all pods | scan + plan, selected | selected / LIST | selected / full scan | peak RSS, full / selected | pod LISTs, full / selected |")
-	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| pods with a proxy | pods without | bare LIST of all | scan + plan, all pods | scan + plan, selected | selected / LIST | selected / full scan | peak RSS, full / selected | pod LISTs, full / selected | load before / after |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rows {
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s / %s | %d / %d |\n", countLabel(r.Pods), countLabel(r.OutsideMesh),
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s / %s | %d / %d | %s / %s |\n", countLabel(r.Pods), countLabel(r.OutsideMesh),
 			seconds(r.List), seconds(r.Scan), seconds(r.ScanSelected), ratio(float64(r.ScanSelected), float64(r.List)),
-			ratio(float64(r.ScanSelected), float64(r.Scan)), mib(r.ScanRSS), mib(r.ScanSelectedRSS), r.ListRequests, r.SelectedRequests)
+			ratio(float64(r.ScanSelected), float64(r.Scan)), mib(r.ScanRSS), mib(r.ScanSelectedRSS), r.ListRequests, r.SelectedRequests,
+			r.LoadBefore, r.SelectedLoadAfter)
 	}
 }
 
