@@ -166,6 +166,9 @@ func run(ctx context.Context, cfg config) (err error) {
 	if err := cl.createNamespaces(ctx); err != nil {
 		return err
 	}
+	// The code measured is the tree's now, before the manager is built: it
+	// may change during a long run.
+	source := sourceState()
 	h := &harness{cfg: cfg, kubeconfig: env.Kubeconfig}
 	if cfg.manager && !cfg.hold {
 		stopSettling, err := h.startManagerHarness(ctx, c)
@@ -206,16 +209,16 @@ func run(ctx context.Context, cfg config) (err error) {
 		rows = append(rows, r)
 	}
 
-	printReport(cfg, rows, started)
+	printReport(cfg, rows, started, source)
 	return nil
 }
 
 // printReport prints the header line, the tables of the measurements
 // asked for and one line per target to stdout.
-func printReport(cfg config, rows []row, started time.Time) {
+func printReport(cfg config, rows []row, started time.Time, source string) {
 	fmt.Printf("Measured %s on %s, %d CPUs; load average at the end %s; total %s; %s.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), hostname(), numCPU(), loadAverage(),
-		time.Since(started).Round(time.Second), sourceState())
+		time.Since(started).Round(time.Second), source)
 	writeTable(os.Stdout, rows)
 	fmt.Println()
 	writeBreakdown(os.Stdout, rows)
