@@ -171,11 +171,9 @@ func run(ctx context.Context, cfg config) (err error) {
 	source := sourceState()
 	h := &harness{cfg: cfg, kubeconfig: env.Kubeconfig}
 	if cfg.manager && !cfg.hold {
-		stopSettling, err := h.startManagerHarness(ctx, c)
-		if err != nil {
+		if err := h.startManagerHarness(ctx, c); err != nil {
 			return err
 		}
-		defer stopSettling()
 	}
 
 	if cfg.hold {

@@ -58,7 +58,7 @@ func buildManager(ctx context.Context, dir string) (string, error) {
 // an API-mode cluster lacks, for the control plane only: whenever a
 // Deployment in istio-system is not rolled out, it writes the status of a
 // finished rollout, so the installer's readiness wait passes as soon as it
-// would in a healthy cluster. It runs until ctx ends.
+// would in a healthy cluster. It runs until ctx ends, during a pass.
 func (m *managerHarness) settleControlPlane(ctx context.Context) {
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
@@ -120,6 +120,15 @@ func (m *managerHarness) measurePass(ctx context.Context, pods int) (managerPass
 		// patches over several.
 		"--max-concurrent-rollouts", "1000000")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// Only while the manager runs: the other measurements see an API
+	// server that serves them alone.
+	settleCtx, stopSettling := context.WithCancel(ctx)
+	settled := make(chan struct{})
+	go func() {
+		defer close(settled)
+		m.settleControlPlane(settleCtx)
+	}()
+	defer func() { stopSettling(); <-settled }()
 	if err := cmd.Start(); err != nil {
 		return managerPass{}, fmt.Errorf("start the manager: %w", err)
 	}
@@ -234,29 +243,19 @@ func waitFor(ctx context.Context, timeout time.Duration, what string, check func
 	}
 }
 
-// startManagerHarness builds the manager, creates its namespaces and starts
-// playing the control plane's kubelet; the returned func stops that.
-func (h *harness) startManagerHarness(ctx context.Context, c client.Client) (func(), error) {
+// startManagerHarness builds the manager and creates its namespaces.
+func (h *harness) startManagerHarness(ctx context.Context, c client.Client) error {
 	dir, err := os.MkdirTemp("", "bench-manager-")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	logf("Building the manager (go build ./cmd) into %s", dir)
 	bin, err := buildManager(ctx, dir)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	h.manager = &managerHarness{c: c, binary: bin, kubeconfig: h.kubeconfig, logDir: dir}
-	if err := h.manager.createOperatorNamespaces(ctx); err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		h.manager.settleControlPlane(ctx)
-	}()
-	return func() { cancel(); <-done }, nil
+	return h.manager.createOperatorNamespaces(ctx)
 }
 
 // managerPass measures one full pass of the manager at the cluster's
