@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -136,4 +137,64 @@ func TestShapes(t *testing.T) {
 	}
 	g.Expect(seen).To(HaveLen(6), "every shape occurs")
 	g.Expect(seen[shapeStaleVersion] + seen[shapeStaleLayout] + seen[shapeStaleBoth]).To(Equal(30))
+}
+
+func TestManagerTable(t *testing.T) {
+	g := NewWithT(t)
+	rows := []row{
+		{Pods: 1000, List: 200 * time.Millisecond, Stale: 34, ManagerPass: 4 * time.Second, ManagerRSS: 80 * 1024,
+			ManagerRestarted: 34, ManagerLoadBefore: "0.50", ManagerLoadAfter: "0.90"},
+		{Pods: 100000, List: 20 * time.Second, Stale: 3334, ManagerPass: 40 * time.Second, ManagerRSS: 110 * 1024,
+			ManagerRestarted: 3334, ManagerLoadBefore: "2.10", ManagerLoadAfter: "2.60"},
+	}
+	var b strings.Builder
+	writeManagerTable(&b, rows)
+	g.Expect(b.String()).To(Equal(
+		"| pods | bare LIST | manager pass | pass / LIST | manager peak RSS | RSS / RSS at 1k | restarted | stale workloads | load before / after |\n" +
+			"|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n" +
+			"| 1k | 0.200 s | 4.000 s | 20.00 | 80.0 MiB | 1.00 | 34 | 34 | 0.50 / 0.90 |\n" +
+			"| 100k | 20.00 s | 40.00 s | 2.00 | 110.0 MiB | 1.38 | 3334 | 3334 | 2.10 / 2.60 |\n"))
+	g.Expect(targetLines(rows)).To(ContainElements(
+		"manager peak RSS at 100k pods: 110.0 MiB (target <= 128.0 MiB, the Deployment's memory request): met",
+		"manager peak RSS at 100k pods / at 1k pods: 1.38 (target <= 1.30): MISSED",
+	))
+}
+
+func TestSelectedTable(t *testing.T) {
+	g := NewWithT(t)
+	rows := []row{{Pods: 10000, OutsideMesh: 10000, List: 10 * time.Second, Scan: 8 * time.Second, ScanSelected: 4 * time.Second,
+		ScanRSS: 70 * 1024, ScanSelectedRSS: 69 * 1024, ListRequests: 40, SelectedRequests: 21, LoadBefore: "1.00", SelectedLoadAfter: "1.50"}}
+	var b strings.Builder
+	writeSelectedTable(&b, rows)
+	g.Expect(b.String()).To(Equal(
+		"| pods with a proxy | pods without | bare LIST of all | scan + plan, all pods | scan + plan, selected | selected / LIST | selected / full scan | peak RSS, full / selected | pod LISTs, full / selected | load before / after |\n" +
+			"|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n" +
+			"| 10k | 10k | 10.00 s | 8.000 s | 4.000 s | 0.40 | 0.50 | 70.0 MiB / 69.0 MiB | 40 / 21 | 1.00 / 1.50 |\n"))
+}
+
+// The selected scan narrows LISTs of pods, and nothing else.
+func TestSelectMeshPods(t *testing.T) {
+	g := NewWithT(t)
+	var seen []string
+	rt := selectMeshPods(roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		seen = append(seen, req.URL.RequestURI())
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody}, nil
+	}))
+	for _, u := range []string{
+		"https://api/api/v1/pods?limit=500",
+		"https://api/api/v1/namespaces/a/pods?limit=500&continue=x",
+		"https://api/api/v1/namespaces/a/pods/p1",
+		"https://api/apis/apps/v1/deployments?limit=50",
+	} {
+		req, err := http.NewRequest(http.MethodGet, u, nil)
+		g.Expect(err).NotTo(HaveOccurred())
+		_, err = rt.RoundTrip(req)
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	g.Expect(seen).To(Equal([]string{
+		"/api/v1/pods?labelSelector=service.istio.io%2Fcanonical-name&limit=500",
+		"/api/v1/namespaces/a/pods?continue=x&labelSelector=service.istio.io%2Fcanonical-name&limit=500",
+		"/api/v1/namespaces/a/pods/p1",
+		"/apis/apps/v1/deployments?limit=50",
+	}))
 }

@@ -114,13 +114,16 @@ func runChildMode(ctx context.Context, mode string, o childOptions) error {
 		return err
 	}
 	counter := &requestCounter{requests: map[string]int{}, cpuProfile: o.cpuProfile}
+	if mode == modeScanSelected {
+		cfg.Wrap(selectMeshPods)
+	}
 	cfg.Wrap(counter.wrap)
 
 	var res childResult
 	switch mode {
 	case modeList:
 		res, err = measureList(ctx, cfg, counter, o.pageSize)
-	case modeScan, modeRun:
+	case modeScan, modeScanSelected, modeRun:
 		res, err = measureRestarter(ctx, cfg, counter, mode, o.pageSize, o.moduleVersion)
 	case modePodList:
 		res, err = measurePodList(ctx, cfg, counter, o.pageSize)
@@ -147,12 +150,17 @@ func peakRSS() (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("read the peak RSS: %w", err)
 	}
+	return vmHWM(status)
+}
+
+// vmHWM is the VmHWM of a /proc/<pid>/status, in KiB.
+func vmHWM(status []byte) (int64, error) {
 	for line := range strings.SplitSeq(string(status), "\n") {
 		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
 			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 		}
 	}
-	return 0, errors.New("read the peak RSS: no VmHWM in /proc/self/status")
+	return 0, errors.New("read the peak RSS: no VmHWM in /proc/<pid>/status")
 }
 
 // measureList pages through all pods with client-go's pager and a no-op per
@@ -160,15 +168,9 @@ func peakRSS() (int64, error) {
 // It asks for protobuf, as controller-runtime's client does for built-in
 // kinds, so both sides decode the same wire format.
 func measureList(ctx context.Context, cfg *rest.Config, counter *requestCounter, pageSize int64) (childResult, error) {
-	cfg = rest.CopyConfig(cfg)
-	cfg.ContentType = k8sruntime.ContentTypeProtobuf
-	cs, err := kubernetes.NewForConfig(cfg)
+	cs, err := warmProtobufClientset(ctx, cfg)
 	if err != nil {
 		return childResult{}, err
-	}
-	// Warm up: connect and authenticate outside the measurement.
-	if _, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{Limit: 1}); err != nil {
-		return childResult{}, fmt.Errorf("warm up: %w", err)
 	}
 	var res childResult
 	p := pager.New(pager.SimplePageFunc(func(opts metav1.ListOptions) (k8sruntime.Object, error) {
@@ -182,6 +184,23 @@ func measureList(ctx context.Context, cfg *rest.Config, counter *requestCounter,
 		})
 	})
 	return res, err
+}
+
+// warmProtobufClientset is a clientset that asks for protobuf, as
+// controller-runtime's client does for built-in kinds, so every side decodes
+// the same wire format; it has connected and authenticated (one LIST of pods
+// with limit 1) so that no measurement pays for that.
+func warmProtobufClientset(ctx context.Context, cfg *rest.Config) (*kubernetes.Clientset, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.ContentType = k8sruntime.ContentTypeProtobuf
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{Limit: 1}); err != nil {
+		return nil, fmt.Errorf("warm up: %w", err)
+	}
+	return cs, nil
 }
 
 // measureRestarter runs the restarter once, dry (modeScan) or for real
@@ -225,7 +244,7 @@ func measureRestarter(ctx context.Context, cfg *rest.Config, counter *requestCou
 		PageSize: pageSize,
 		// All stale workloads at once: pacing would cap the writes of one run.
 		MaxConcurrentRollouts: 1_000_000,
-		DryRun:                mode == modeScan,
+		DryRun:                mode != modeRun,
 	})
 	var res childResult
 	var s restarter.Summary

@@ -54,6 +54,11 @@ type config struct {
 	realRunsUpTo  int
 	experiments   bool
 	hold          bool
+	// outsideMesh: as many pods without a proxy as with one, and the scan
+	// with a label selector measured against the full one.
+	outsideMesh bool
+	// manager: also measure the operator's manager process over a full pass.
+	manager bool
 }
 
 func main() {
@@ -64,8 +69,8 @@ func main() {
 		workloads   int
 		cpuProfile  string
 	)
-	flag.StringVar(&sizes, "sizes", "1000,10000,50000", "numbers of pods to measure at, ascending; the cluster grows from one to the next")
-	flag.StringVar(&reps, "reps", "5,5,3", "repetitions per size (one number for all sizes, or one per size); the median is reported")
+	flag.StringVar(&sizes, "sizes", "1000,10000,50000,100000", "numbers of pods to measure at, ascending; the cluster grows from one to the next")
+	flag.StringVar(&reps, "reps", "5,5,3,3", "repetitions per size (one number for all sizes, or one per size); the median is reported")
 	flag.IntVar(&cfg.namespaces, "namespaces", 20, "namespaces the pods are spread over")
 	flag.IntVar(&cfg.workers, "workers", 32, "concurrent writers while creating objects")
 	flag.Int64Var(&cfg.pageSize, "page-size", 500, "pods per LIST page, for both the bare LIST and the restarter")
@@ -75,6 +80,8 @@ func main() {
 	flag.IntVar(&workloads, "workloads", 0, "internal: workloads in the cluster, for the "+modeOwners+" child")
 	flag.BoolVar(&cfg.experiments, "experiments", false, "also measure alternatives: a streaming list (watch with sendInitialEvents) and concurrent owner reads")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "internal: write a CPU profile of the child's measured operation to this file")
+	flag.BoolVar(&cfg.manager, "manager", true, "also measure the operator's manager process (built from ./cmd) over a full pass: install, readiness, scan, plan and patches")
+	flag.BoolVar(&cfg.outsideMesh, "outside-mesh", false, "add as many pods without a proxy as with one, and measure the scan that lists only pods with the injector's label")
 	flag.BoolVar(&cfg.hold, "hold", false, "only create the pods of the largest size, print KUBECONFIG and keep the cluster until interrupted")
 	flag.Parse()
 
@@ -159,7 +166,15 @@ func run(ctx context.Context, cfg config) (err error) {
 	if err := cl.createNamespaces(ctx); err != nil {
 		return err
 	}
+	// The code measured is the tree's now, before the manager is built: it
+	// may change during a long run.
+	source := sourceState()
 	h := &harness{cfg: cfg, kubeconfig: env.Kubeconfig}
+	if cfg.manager && !cfg.hold {
+		if err := h.startManagerHarness(ctx, c); err != nil {
+			return err
+		}
+	}
 
 	if cfg.hold {
 		// For profiling by hand: the children run against $KUBECONFIG, e.g.
@@ -179,6 +194,12 @@ func run(ctx context.Context, cfg config) (err error) {
 		if err := cl.growTo(ctx, n); err != nil {
 			return err
 		}
+		if cfg.outsideMesh {
+			logf("Growing the pods outside the mesh to %d", n)
+			if err := cl.growOutsideMeshTo(ctx, n); err != nil {
+				return err
+			}
+		}
 		r, err := h.measureSize(ctx, cl, n, cfg.reps[i])
 		if err != nil {
 			return fmt.Errorf("at %d pods: %w", n, err)
@@ -186,9 +207,16 @@ func run(ctx context.Context, cfg config) (err error) {
 		rows = append(rows, r)
 	}
 
+	printReport(cfg, rows, started, source)
+	return nil
+}
+
+// printReport prints the header line, the tables of the measurements
+// asked for and one line per target to stdout.
+func printReport(cfg config, rows []row, started time.Time, source string) {
 	fmt.Printf("Measured %s on %s, %d CPUs; load average at the end %s; total %s; %s.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), hostname(), numCPU(), loadAverage(),
-		time.Since(started).Round(time.Second), sourceState())
+		time.Since(started).Round(time.Second), source)
 	writeTable(os.Stdout, rows)
 	fmt.Println()
 	writeBreakdown(os.Stdout, rows)
@@ -197,90 +225,70 @@ func run(ctx context.Context, cfg config) (err error) {
 		writeExperiments(os.Stdout, rows)
 		fmt.Println()
 	}
+	if cfg.outsideMesh {
+		writeSelectedTable(os.Stdout, rows)
+		fmt.Println()
+	}
+	if cfg.manager {
+		writeManagerTable(os.Stdout, rows)
+		fmt.Println()
+	}
 	for _, line := range targetLines(rows) {
 		fmt.Println("- " + line)
 	}
-	return nil
 }
 
 // harness runs the measurements as child processes of this binary.
 type harness struct {
 	cfg        config
 	kubeconfig string
+	// manager runs the operator's manager; nil without --manager.
+	manager *managerHarness
 }
 
 // measureSize measures one size: warm-up, reps interleaved LISTs and scans,
 // then the real runs.
 func (h *harness) measureSize(ctx context.Context, cl *cluster, n, reps int) (row, error) {
-	stale := staleWorkloads(cl.workloads)
-	r := row{Pods: n, Reps: reps, Stale: stale}
-	check := func(res childResult, mode string) error {
-		if mode == modeList && res.Pods != n {
-			return fmt.Errorf("the bare LIST saw %d pods, want %d", res.Pods, n)
-		}
-		if mode == modeScan {
-			s := res.Summary
-			if s.PodsScanned != n || s.StalePods != stale*podsPerWorkload || s.Restarted != stale {
-				return fmt.Errorf("the dry run scanned %d pods, %d stale, %d workloads to restart; want %d, %d, %d",
-					s.PodsScanned, s.StalePods, s.Restarted, n, stale*podsPerWorkload, stale)
-			}
-		}
-		return nil
-	}
-
+	r := row{Pods: n, Reps: reps, Stale: staleWorkloads(cl.workloads), OutsideMesh: cl.outsideWorkloads * podsPerWorkload}
 	logf("Measuring at %d pods: warm-up; load average %s", n, loadAverage())
 	r.LoadBefore = strings.Fields(loadAverage())[0]
 	for _, mode := range []string{modeList, modeScan} {
-		res, _, err := h.child(ctx, mode)
-		if err != nil {
-			return r, err
-		}
-		if err := check(res, mode); err != nil {
+		if _, err := h.checkedChild(ctx, mode, r); err != nil {
 			return r, err
 		}
 	}
-
 	var lists, scans []childResult
-	var listRSS, scanRSS []int64
 	for rep := range reps {
 		order := []string{modeList, modeScan}
 		if rep%2 == 1 {
 			order = []string{modeScan, modeList}
 		}
 		for _, mode := range order {
-			res, rss, err := h.child(ctx, mode)
+			res, err := h.checkedChild(ctx, mode, r)
 			if err != nil {
 				return r, err
 			}
-			if err := check(res, mode); err != nil {
-				return r, err
-			}
 			if mode == modeList {
-				lists, listRSS = append(lists, res), append(listRSS, rss)
+				lists = append(lists, res)
 			} else {
-				scans, scanRSS = append(scans, res), append(scanRSS, rss)
+				scans = append(scans, res)
 			}
 			logf("  rep %d %-4s %7.3f s  peak RSS %6.1f MiB  (%d requests, %.1f MiB read, %d GCs)", rep+1, mode, res.Seconds,
-				float64(rss)/1024, total(res.Requests), float64(res.ResponseBytes)/(1<<20), res.NumGC)
+				float64(res.PeakRSSKiB)/1024, total(res.Requests), float64(res.ResponseBytes)/(1<<20), res.NumGC)
 		}
 	}
-	r.List = median(mapped(lists, func(c childResult) time.Duration { return secondsOf(c.Seconds) }))
-	r.Scan = median(mapped(scans, func(c childResult) time.Duration { return secondsOf(c.Seconds) }))
-	r.ListRSS, r.ScanRSS = median(listRSS), median(scanRSS)
+	r.setMedians(lists, scans)
 	r.LoadAfter = strings.Fields(loadAverage())[0]
-	r.PodPages = median(mapped(scans, func(c childResult) time.Duration { return secondsOf(c.PagesSeconds) }))
-	r.ListRequests = median(mapped(scans, func(c childResult) int { return c.Requests["LIST pods"] }))
-	r.OwnerReads = median(mapped(scans, func(c childResult) int { return countPrefix(c.Requests, "GET ") }))
-	r.BytesPerPod = median(mapped(lists, func(c childResult) float64 { return float64(c.ResponseBytes) / float64(n) }))
-	r.ListAllocPod = median(mapped(lists, func(c childResult) float64 { return float64(c.AllocBytes) / float64(n) }))
-	r.ScanAllocPod = median(mapped(scans, func(c childResult) float64 { return float64(c.AllocBytes) / float64(n) }))
-	r.ListGCs = median(mapped(lists, func(c childResult) uint32 { return c.NumGC }))
-	r.ScanGCs = median(mapped(scans, func(c childResult) uint32 { return c.NumGC }))
 	logf("At %d pods: LIST %.3f s, scan %.3f s (%.2fx), scan peak RSS %.1f MiB; scan requests %v",
 		n, r.List.Seconds(), r.Scan.Seconds(), r.Scan.Seconds()/r.List.Seconds(), float64(r.ScanRSS)/1024, scans[0].Requests)
 
 	if h.cfg.experiments {
 		if err := h.experiments(ctx, cl, &r, reps); err != nil {
+			return r, err
+		}
+	}
+	if h.cfg.outsideMesh {
+		if err := h.selectedScans(ctx, &r, reps); err != nil {
 			return r, err
 		}
 	}
@@ -291,7 +299,70 @@ func (h *harness) measureSize(ctx context.Context, cl *cluster, n, reps int) (ro
 	if err := h.realRuns(ctx, cl, &r); err != nil {
 		return r, err
 	}
+	if h.manager != nil {
+		if err := h.managerPass(ctx, cl, &r); err != nil {
+			return r, err
+		}
+	}
 	return r, nil
+}
+
+// selectedScans measures the scan that lists only the pods carrying
+// meshMarkLabel; it must find what the full scan found.
+func (h *harness) selectedScans(ctx context.Context, r *row, reps int) error {
+	var scans []childResult
+	for rep := range reps {
+		res, err := h.checkedChild(ctx, modeScanSelected, *r)
+		if err != nil {
+			return err
+		}
+		scans = append(scans, res)
+		logf("  rep %d %-13s %7.3f s  peak RSS %6.1f MiB  (%d requests, %.1f MiB read, %d GCs)", rep+1, modeScanSelected, res.Seconds,
+			float64(res.PeakRSSKiB)/1024, total(res.Requests), float64(res.ResponseBytes)/(1<<20), res.NumGC)
+	}
+	r.ScanSelected = median(mapped(scans, func(c childResult) time.Duration { return secondsOf(c.Seconds) }))
+	r.ScanSelectedRSS = median(mapped(scans, func(c childResult) int64 { return c.PeakRSSKiB }))
+	r.SelectedRequests = median(mapped(scans, func(c childResult) int { return c.Requests["LIST pods"] }))
+	r.SelectedLoadAfter = strings.Fields(loadAverage())[0]
+	return nil
+}
+
+// checkedChild runs a bare LIST or a dry scan and fails when it did not see
+// every pod of r's size (with the pods outside the mesh), or the scan did
+// not find every pod with a proxy and every stale workload.
+func (h *harness) checkedChild(ctx context.Context, mode string, r row) (childResult, error) {
+	res, _, err := h.child(ctx, mode)
+	if err != nil {
+		return res, err
+	}
+	if mode == modeList && res.Pods != r.Pods+r.OutsideMesh {
+		return res, fmt.Errorf("the bare LIST saw %d pods, want %d", res.Pods, r.Pods+r.OutsideMesh)
+	}
+	if mode == modeScan || mode == modeScanSelected {
+		s := res.Summary
+		if s.PodsScanned != r.Pods || s.StalePods != r.Stale*podsPerWorkload || s.Restarted != r.Stale {
+			return res, fmt.Errorf("the dry run scanned %d pods, %d stale, %d workloads to restart; want %d, %d, %d",
+				s.PodsScanned, s.StalePods, s.Restarted, r.Pods, r.Stale*podsPerWorkload, r.Stale)
+		}
+	}
+	return res, nil
+}
+
+// setMedians fills r with the medians of the repetitions' LISTs and scans.
+func (r *row) setMedians(lists, scans []childResult) {
+	n := r.Pods
+	rss := func(c childResult) int64 { return c.PeakRSSKiB }
+	r.List = median(mapped(lists, func(c childResult) time.Duration { return secondsOf(c.Seconds) }))
+	r.Scan = median(mapped(scans, func(c childResult) time.Duration { return secondsOf(c.Seconds) }))
+	r.ListRSS, r.ScanRSS = median(mapped(lists, rss)), median(mapped(scans, rss))
+	r.PodPages = median(mapped(scans, func(c childResult) time.Duration { return secondsOf(c.PagesSeconds) }))
+	r.ListRequests = median(mapped(scans, func(c childResult) int { return c.Requests["LIST pods"] }))
+	r.OwnerReads = median(mapped(scans, func(c childResult) int { return countPrefix(c.Requests, "GET ") }))
+	r.BytesPerPod = median(mapped(lists, func(c childResult) float64 { return float64(c.ResponseBytes) / float64(n) }))
+	r.ListAllocPod = median(mapped(lists, func(c childResult) float64 { return float64(c.AllocBytes) / float64(n) }))
+	r.ScanAllocPod = median(mapped(scans, func(c childResult) float64 { return float64(c.AllocBytes) / float64(n) }))
+	r.ListGCs = median(mapped(lists, func(c childResult) uint32 { return c.NumGC }))
+	r.ScanGCs = median(mapped(scans, func(c childResult) uint32 { return c.NumGC }))
 }
 
 // experiments measures the alternatives to the restarter's reads: a
@@ -472,7 +543,7 @@ func countPrefix(m map[string]int, prefix string) int {
 // loadAverage is the 1, 5 and 15 minute load average, " "-separated.
 func loadAverage() string { return loadavg.String(" ") }
 
-// sourceState names the commit measured and whether the restarter's code
+// sourceState names the commit measured and whether the measured code
 // differs from it.
 func sourceState() string {
 	root, err := testenv.RepoRoot()
@@ -484,9 +555,11 @@ func sourceState() string {
 		return "commit unknown"
 	}
 	state := "commit " + strings.TrimSpace(string(head))
-	dirty, err := exec.Command("git", "-C", root, "status", "--porcelain", "--", "pkg/restarter", "pkg/sidecarmode", "pkg/podlist", "bench").Output()
+	// What the measured code is: the restarter's, and the manager's.
+	measured := []string{"pkg", "controllers", "cmd", "api", "bench"}
+	dirty, err := exec.Command("git", append([]string{"-C", root, "status", "--porcelain", "--"}, measured...)...).Output()
 	if err == nil && len(bytes.TrimSpace(dirty)) > 0 {
-		state += " with uncommitted changes in pkg/restarter, pkg/sidecarmode, pkg/podlist or bench"
+		state += " with uncommitted changes in " + strings.Join(measured, ", ")
 	}
 	return state
 }

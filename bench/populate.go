@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,7 +14,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/istio-module/operator/pkg/restarter"
@@ -27,6 +30,9 @@ type cluster struct {
 	workers    int
 	target     string // the target Istio version, e.g. "1.30.2"
 	workloads  int    // workloads created so far (indices 0..workloads-1)
+	// outsideWorkloads counts the ReplicaSets of pods without a proxy
+	// created so far (--outside-mesh).
+	outsideWorkloads int
 }
 
 // createNamespaces creates the benchmark's namespaces.
@@ -47,7 +53,31 @@ func (cl *cluster) growTo(ctx context.Context, pods int) error {
 	if want <= cl.workloads {
 		return nil
 	}
-	from := cl.workloads
+	if err := cl.createInParallel(ctx, cl.workloads, want, cl.createWorkload); err != nil {
+		return err
+	}
+	cl.workloads = want
+	return nil
+}
+
+// growOutsideMeshTo creates Running pods without a proxy until there are
+// pods of them: podsPerWorkload per ReplicaSet, as growTo does for the mesh.
+func (cl *cluster) growOutsideMeshTo(ctx context.Context, pods int) error {
+	want := pods / podsPerWorkload
+	if want <= cl.outsideWorkloads {
+		return nil
+	}
+	if err := cl.createInParallel(ctx, cl.outsideWorkloads, want, cl.createOutsideMeshWorkload); err != nil {
+		return err
+	}
+	cl.outsideWorkloads = want
+	return nil
+}
+
+// createInParallel calls create for the workload indices from..want-1 with
+// cl.workers writers: one writer is bound by the API server's latency, not
+// its throughput.
+func (cl *cluster) createInParallel(ctx context.Context, from, want int, create func(context.Context, int) error) error {
 	started := time.Now()
 	var done atomic.Int64
 	stop := make(chan struct{})
@@ -76,7 +106,7 @@ func (cl *cluster) growTo(ctx context.Context, pods int) error {
 	for range cl.workers {
 		wg.Go(func() {
 			for i := range next {
-				if err := cl.createWorkload(ctx, i); err != nil {
+				if err := create(ctx, i); err != nil {
 					// The first error cancels the others; theirs only say so.
 					once.Do(func() { firstErr = err })
 					cancel()
@@ -101,7 +131,6 @@ feed:
 	if firstErr != nil {
 		return firstErr
 	}
-	cl.workloads = want
 	d := time.Since(started)
 	logf("  created %d pods in %s (%.0f pods/s)", (want-from)*podsPerWorkload, d.Round(time.Second),
 		float64((want-from)*podsPerWorkload)/d.Seconds())
@@ -137,6 +166,33 @@ func (cl *cluster) createWorkload(ctx context.Context, i int) error {
 		// The API server resets the status of a new pod; a kubelet would
 		// report it through the status subresource.
 		pod.Status = runningStatus(pod, i*podsPerWorkload+j)
+		if err := cl.c.Status().Update(ctx, pod); err != nil {
+			return fmt.Errorf("set status of pod %s/%s: %w", pod.Namespace, pod.Name, err)
+		}
+	}
+	return nil
+}
+
+// createOutsideMeshWorkload creates the podsPerWorkload Running pods of
+// outside-mesh workload i: the app container alone, none of the injector's
+// labels or annotations, owned by a ReplicaSet that is never read.
+func (cl *cluster) createOutsideMeshWorkload(ctx context.Context, i int) error {
+	n := namesOf(i, cl.namespaces)
+	name := "plain-" + strings.TrimPrefix(n.replicaSet, "app-")
+	for j := range podsPerWorkload {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{
+				Namespace: n.namespace, Name: podName(name, j), Labels: map[string]string{"app": name},
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: name,
+					UID: types.UID(fmt.Sprintf("00000000-0000-4000-8000-%012d", i)), Controller: ptr.To(true)}},
+			},
+			Spec: podTemplate(n, shapeNative).Spec,
+		}
+		pod.Spec.NodeName = fmt.Sprintf("node-%03d", (i*31+j)%200)
+		if err := cl.c.Create(ctx, pod); err != nil {
+			return fmt.Errorf("create pod %s/%s: %w", pod.Namespace, pod.Name, err)
+		}
+		pod.Status = runningStatus(pod, 1<<20+i*podsPerWorkload+j)
 		if err := cl.c.Status().Update(ctx, pod); err != nil {
 			return fmt.Errorf("set status of pod %s/%s: %w", pod.Namespace, pod.Name, err)
 		}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -113,13 +115,7 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (manager.Manager, *IstioReco
 		LeaderElectionNamespace: o.LeaderElectionNS,
 		GracefulShutdownTimeout: &shutdown,
 		Controller:              ctrlconfig.Controller{SkipNameValidation: &o.SkipNameValidation},
-		Cache: cache.Options{
-			// Only the control plane's Deployments are watched: caching every
-			// Deployment of a big cluster would cost memory for nothing.
-			ByObject: map[client.Object]cache.ByObject{
-				&appsv1.Deployment{}: {Namespaces: map[string]cache.Config{o.IstioNamespace: {}}},
-			},
-		},
+		Cache:                   cacheOptions(o.IstioNamespace),
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("create manager: %w", err)
@@ -171,6 +167,36 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (manager.Manager, *IstioReco
 		return nil, nil, err
 	}
 	return mgr, r, nil
+}
+
+// cacheOptions keep the informer caches to what the reconciler reads.
+func cacheOptions(istioNamespace string) cache.Options {
+	return cache.Options{
+		// Nothing reads managed fields from the cache; they are often the
+		// larger part of an object.
+		DefaultTransform: cache.TransformStripManagedFields(),
+		// Only the control plane's Deployments are watched: caching every
+		// Deployment of a big cluster would cost memory for nothing.
+		ByObject: map[client.Object]cache.ByObject{
+			&appsv1.Deployment{}: {Namespaces: map[string]cache.Config{istioNamespace: {}}},
+			&corev1.Node{}:       {Transform: keepKubeletVersion},
+		},
+	}
+}
+
+// keepKubeletVersion trims a Node for the cache to what the reconciler
+// reads of it, its kubelet version: the whole Node (images, conditions,
+// addresses) is kilobytes, and every Node of the cluster is cached.
+func keepKubeletVersion(obj any) (any, error) {
+	node, ok := obj.(*corev1.Node)
+	if !ok {
+		return obj, nil // a tombstone of a deleted Node: nothing to trim
+	}
+	trimmed := &corev1.Node{ObjectMeta: metav1.ObjectMeta{
+		Name: node.Name, UID: node.UID, ResourceVersion: node.ResourceVersion, Generation: node.Generation,
+	}}
+	trimmed.Status.NodeInfo.KubeletVersion = node.Status.NodeInfo.KubeletVersion
+	return trimmed, nil
 }
 
 // Validate reports options the manager cannot run with, before it connects

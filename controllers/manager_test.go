@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/istio-module/operator/pkg/install"
 	"github.com/istio-module/operator/pkg/sidecarmode"
@@ -48,4 +50,27 @@ func TestReleaseAndCharts(t *testing.T) {
 			g.Expect(charts.Istio).To(Equal(tt.wantIstio))
 		})
 	}
+}
+
+// The cache keeps of a Node only what the reconciler reads: its name and
+// kubelet version, not its images, conditions or labels.
+func TestKeepKubeletVersion(t *testing.T) {
+	g := NewWithT(t)
+	node := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: "n1", UID: "u1", ResourceVersion: "7", Labels: map[string]string{"zone": "a"},
+			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubelet"}}},
+		Status: corev1.NodeStatus{
+			NodeInfo:   corev1.NodeSystemInfo{KubeletVersion: "v1.37.2", OSImage: "linux"},
+			Images:     []corev1.ContainerImage{{Names: []string{"docker.io/istio/proxyv2:1.30.2"}, SizeBytes: 1 << 20}},
+			Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}},
+		},
+	}
+	out, err := keepKubeletVersion(node)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(out).To(Equal(&corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: "n1", UID: "u1", ResourceVersion: "7"},
+		Status:     corev1.NodeStatus{NodeInfo: corev1.NodeSystemInfo{KubeletVersion: "v1.37.2"}},
+	}))
+	tombstone := "not a node"
+	g.Expect(keepKubeletVersion(tombstone)).To(Equal(tombstone))
 }

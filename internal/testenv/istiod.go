@@ -91,7 +91,7 @@ func (e *Env) NewIstiod() (*Istiod, error) {
 	if _, err := e.IstiodBinary(IstioVersion); err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +266,9 @@ func templateHash(t corev1.PodTemplateSpec) (string, error) {
 	return fmt.Sprintf("%x", sha256.Sum256(data)), nil
 }
 
-func freePort() (int, error) {
+// FreePort is a local TCP port that was free a moment ago, for a server
+// to listen on.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
