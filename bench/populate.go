@@ -272,6 +272,7 @@ func (cl *cluster) settle(ctx context.Context, d *appsv1.Deployment) error {
 }
 
 // unmark removes the restarter's marker from a Deployment's pod template
+// and from its metadata (the restarter reads either as "restarted before")
 // and settles it again, so the next size starts from the same state.
 func (cl *cluster) unmark(ctx context.Context, d *appsv1.Deployment) error {
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -280,6 +281,7 @@ func (cl *cluster) unmark(ctx context.Context, d *appsv1.Deployment) error {
 			return err
 		}
 		delete(cur.Spec.Template.Annotations, restarter.RestartAnnotation)
+		delete(cur.Annotations, restarter.RestartAnnotation)
 		return cl.c.Update(ctx, &cur)
 	})
 	if err != nil {
