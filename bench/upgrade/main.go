@@ -89,11 +89,12 @@ func printTable(w io.Writer, r result) {
 	bound := r.pacingBound()
 	restarts := r.upgrade - r.firstPatch
 	fmt.Fprintln(w, "| Deployments | pods | populate | CR change to last fresh pod | to first patch | restarts | to CR Ready | one rollout | "+
-		fmt.Sprint(r.slots)+" at once | pacing bound | restarts / bound | Deployment patches | rolled once | manager peak RSS | load before / after |")
-	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-	fmt.Fprintf(w, "| %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %d | %d | %.1f MiB | %s / %s |\n",
+		fmt.Sprint(r.slots)+" at once | pacing bound | restarts / bound | passes | restarts / pass | Deployment patches | rolled once | manager peak RSS | load before / after |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintf(w, "| %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %d | %s | %d | %d | %.1f MiB | %s / %s |\n",
 		r.deployments, r.pods, seconds(r.populate), seconds(r.upgrade), seconds(r.firstPatch), seconds(restarts), seconds(r.ready),
 		seconds(r.oneRollout), seconds(r.batchRollout), seconds(bound), float64(restarts)/float64(bound),
+		r.passes, seconds(restarts/time.Duration(max(r.passes, 1))),
 		r.writes[writeWorkload], r.rolledOnce, float64(r.peakRSSKiB)/1024, r.loadBefore, r.loadAfter)
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "The manager's writes (--max-concurrent-rollouts %d, --progress-requeue %s):\n\n", r.slots, r.progressRequeue)
@@ -109,4 +110,4 @@ func printTable(w io.Writer, r result) {
 	}
 }
 
-func seconds(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
+func seconds(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }

@@ -45,6 +45,19 @@ type writeCounter struct {
 	mu     sync.Mutex
 	counts map[string]int
 	first  map[string]time.Time // the first write of each kind
+	// scans counts the restarter's passes: each begins with the first page
+	// of a LIST of all pods.
+	scans int
+}
+
+func (c *writeCounter) observeRead(r *http.Request) {
+	q := r.URL.Query()
+	if r.URL.Path != "/api/v1/pods" || q.Get("continue") != "" || q.Get("watch") != "" {
+		return
+	}
+	c.mu.Lock()
+	c.scans++
+	c.mu.Unlock()
 }
 
 // Kinds of writes the counter tells apart.
@@ -58,6 +71,7 @@ const (
 
 func (c *writeCounter) observe(r *http.Request) {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		c.observeRead(r)
 		return
 	}
 	kind := writeOther
@@ -83,6 +97,13 @@ func (c *writeCounter) snapshot() map[string]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return maps.Clone(c.counts)
+}
+
+// passes is how many times the restarter has scanned all pods.
+func (c *writeCounter) passes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.scans
 }
 
 // firstOf is when the first write of kind went out (zero if none did).

@@ -44,6 +44,7 @@ type result struct {
 	// them at once.
 	oneRollout, batchRollout time.Duration
 	writes                   map[string]int
+	passes                   int // the restarter's scans of all pods
 	rolledOnce               int // Deployments whose pod template changed exactly once
 	peakRSSKiB               int64
 	// load averages (1 minute) before the CR change and at the last fresh pod.
@@ -161,6 +162,7 @@ func upgrade(ctx context.Context, env *testenv.Env, istiod *testenv.Istiod, trac
 		return err
 	}
 	res.writes = mgr.writes.snapshot()
+	res.passes = mgr.writes.passes()
 	if err := mgr.Stop(); err != nil {
 		return fmt.Errorf("stop the manager: %w", err)
 	}
