@@ -93,8 +93,11 @@ func waitInjecting(ctx context.Context, env *testenv.Env, ns string, want proxyS
 	return nil
 }
 
+// namespacePrefix begins the name of every namespace the benchmark creates.
+const namespacePrefix = "upgrade-"
+
 // namespaceOf spreads the Deployments over namespaces of at most 100.
-func namespaceOf(i int) string { return "upgrade-" + strconv.Itoa(i/100) }
+func namespaceOf(i int) string { return namespacePrefix + strconv.Itoa(i/100) }
 
 func deploymentName(i int) string { return fmt.Sprintf("app-%04d", i) }
 

@@ -30,9 +30,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
-	"sort"
+	"slices"
 	"syscall"
 	"time"
 )
@@ -100,13 +101,11 @@ func printTable(w io.Writer, r result) {
 	fmt.Fprintf(w, "The manager's writes (--max-concurrent-rollouts %d, --progress-requeue %s):\n\n", r.slots, r.progressRequeue)
 	fmt.Fprintln(w, "| writes | count |")
 	fmt.Fprintln(w, "|---|---:|")
-	kinds := make([]string, 0, len(r.writes))
-	for k := range r.writes {
-		kinds = append(kinds, k)
-	}
-	sort.Strings(kinds)
-	for _, k := range kinds {
+	for _, k := range slices.Sorted(maps.Keys(r.writes)) {
 		fmt.Fprintf(w, "| %s | %d |\n", k, r.writes[k])
+	}
+	for _, reason := range slices.Sorted(maps.Keys(r.events)) {
+		fmt.Fprintf(w, "| Events %s, as listed afterwards | %d |\n", reason, r.events[reason])
 	}
 }
 

@@ -80,7 +80,7 @@ func (c *writeCounter) observe(r *http.Request) {
 		kind = writeDryRun
 	case strings.Contains(path, "/events"):
 		kind = writeEvent
-	case strings.HasPrefix(path, "/apis/apps/v1/namespaces/upgrade-") && strings.Contains(path, "/deployments/"):
+	case strings.HasPrefix(path, "/apis/apps/v1/namespaces/"+namespacePrefix) && strings.Contains(path, "/deployments/"):
 		kind = writeWorkload
 	case strings.Contains(path, "/istios/") && strings.HasSuffix(path, "/status"):
 		kind = writeStatus

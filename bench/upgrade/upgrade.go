@@ -10,6 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -44,8 +45,9 @@ type result struct {
 	// them at once.
 	oneRollout, batchRollout time.Duration
 	writes                   map[string]int
-	passes                   int // the restarter's scans of all pods
-	rolledOnce               int // Deployments whose pod template changed exactly once
+	passes                   int            // the restarter's scans of all pods
+	events                   map[string]int // the operator's Events about the Deployments, by reason
+	rolledOnce               int            // Deployments whose pod template changed exactly once
 	peakRSSKiB               int64
 	// load averages (1 minute) before the CR change and at the last fresh pod.
 	loadBefore, loadAfter string
@@ -110,11 +112,11 @@ func populate(ctx context.Context, env *testenv.Env, istiod *testenv.Istiod, tra
 	if err := installPrevious(ctx, env, istiod); err != nil {
 		return 0, err
 	}
-	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "upgrade-probe",
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespacePrefix + "probe",
 		Labels: map[string]string{"istio-injection": "enabled"}}}); err != nil {
 		return 0, err
 	}
-	if err := waitInjecting(ctx, env, "upgrade-probe", stale); err != nil {
+	if err := waitInjecting(ctx, env, namespacePrefix+"probe", stale); err != nil {
 		return 0, err
 	}
 	progress("creating %d Deployments of %d pods", cfg.deployments, cfg.replicas)
@@ -175,7 +177,29 @@ func upgrade(ctx context.Context, env *testenv.Env, istiod *testenv.Istiod, trac
 			res.rolledOnce++
 		}
 	}
-	return nil
+	res.events, err = eventReasons(ctx, env)
+	return err
+}
+
+// eventReasons counts the Events in the benchmark's namespaces by reason,
+// each occurrence of a series once.
+func eventReasons(ctx context.Context, env *testenv.Env) (map[string]int, error) {
+	var events eventsv1.EventList
+	if err := env.Client.List(ctx, &events); err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, e := range events.Items {
+		if !strings.HasPrefix(e.Namespace, namespacePrefix) || e.ReportingController != "istio-module" {
+			continue
+		}
+		n := 1
+		if e.Series != nil {
+			n = int(e.Series.Count)
+		}
+		out[e.Reason] += n
+	}
+	return out, nil
 }
 
 var crKey = client.ObjectKey{Namespace: "kyma-system", Name: "default"}
@@ -206,7 +230,7 @@ func generations(ctx context.Context, env *testenv.Env) (map[string]int64, error
 	}
 	out := map[string]int64{}
 	for _, d := range list.Items {
-		if strings.HasPrefix(d.Namespace, "upgrade-") {
+		if strings.HasPrefix(d.Namespace, namespacePrefix) {
 			out[d.Namespace+"/"+d.Name] = d.Generation
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+
+	"github.com/istio-module/operator/pkg/restarter"
 )
 
 // TestUpgradeAtTinyScale runs the benchmark as `make bench-upgrade` does,
@@ -24,8 +26,12 @@ func TestUpgradeAtTinyScale(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.check()).To(BeEmpty())
 	g.Expect(res.writes).To(HaveKeyWithValue(writeWorkload, 5))
-	g.Expect(res.writes).To(HaveKeyWithValue(writeDryRun, 5), "the injector is asked once per restart")
+	// The injector is asked at least once per restart; an ask that fails
+	// (istiod 1.30.2 still starting) is repeated on the next pass.
+	g.Expect(res.writes[writeDryRun]).To(BeNumerically(">=", 5))
 	g.Expect(res.rolledOnce).To(Equal(5))
+	g.Expect(res.events).To(HaveKeyWithValue(restarter.EventRolloutRestarted, 5))
+	t.Logf("the operator's Events by reason: %v", res.events)
 	g.Expect(res.peakRSSKiB).To(BeNumerically(">", 0))
 
 	var table strings.Builder
