@@ -143,8 +143,11 @@ func startManager(ctx context.Context, env *testenv.Env, istiod *testenv.Istiod,
 	if err == nil {
 		err = writeKubeconfig(kubeconfig, proxy.Config().Host)
 	}
-	logFile, err2 := os.Create(filepath.Join(dir, "manager.log"))
-	if err := errors.Join(err, err2); err != nil {
+	if err != nil {
+		return nil, errors.Join(err, proxy.Close())
+	}
+	logFile, err := os.Create(filepath.Join(dir, "manager.log"))
+	if err != nil {
 		return nil, errors.Join(err, proxy.Close())
 	}
 	cmd := exec.Command(bin,
