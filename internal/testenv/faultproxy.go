@@ -69,6 +69,10 @@ type FaultOptions struct {
 	// Exempt, when set, names requests that always pass (and are not drawn
 	// for), e.g. EventWrites.
 	Exempt func(*http.Request) bool
+	// Observe, when set, sees every request before it is drawn for, e.g. to
+	// count a client's writes by resource (at Rate 0 the proxy only counts).
+	// It is called from the proxy's handlers, concurrently.
+	Observe func(*http.Request)
 }
 
 // EventWrites are the requests that write Events (core or events.k8s.io).
@@ -97,6 +101,7 @@ type FaultProxy struct {
 	rate     float64
 	faults   []Fault
 	exempt   func(*http.Request) bool
+	observe  func(*http.Request)
 	requests int64
 	injected map[Fault]int64
 }
@@ -151,6 +156,7 @@ func NewFaultProxy(target *rest.Config, o FaultOptions) (*FaultProxy, error) {
 		rate:      o.Rate,
 		faults:    append([]Fault(nil), o.Faults...),
 		exempt:    o.Exempt,
+		observe:   o.Observe,
 		injected:  map[Fault]int64{},
 	}
 	p.pass = &httputil.ReverseProxy{
@@ -223,6 +229,9 @@ func (p *FaultProxy) Close() error {
 
 // ServeHTTP draws whether the request fails, and how.
 func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p.observe != nil {
+		p.observe(r)
+	}
 	switch p.draw(r) {
 	case FaultServerError:
 		writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError,

@@ -131,7 +131,8 @@ func (e *Env) startControllers() error {
 		}},
 	}
 	for _, s := range starts {
-		if _, err := e.startProcess(s.name, bin(s.name), s.args, env); err != nil {
+		args := append(s.args, e.componentFlags[s.name]...)
+		if _, err := e.startProcess(s.name, bin(s.name), args, env); err != nil {
 			return err
 		}
 	}

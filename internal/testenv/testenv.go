@@ -54,6 +54,8 @@ type Env struct {
 	processes []*process
 	cleanups  []func() // run first by Stop, last added first
 	keepDir   bool
+	// componentFlags are appended to the cluster-mode components' flags.
+	componentFlags map[string][]string
 }
 
 // options of a start.
@@ -61,7 +63,8 @@ type options struct {
 	nodes          int
 	kubeletVersion string
 	crdPaths       []string
-	dir            string // see WithDir; "" means a temporary directory
+	dir            string              // see WithDir; "" means a temporary directory
+	componentFlags map[string][]string // see WithComponentFlags
 }
 
 // Option tunes a start.
@@ -124,7 +127,7 @@ func start(cluster bool, opts []Option) (env *Env, err error) {
 		// Istio-injected pods mount a projected token that needs the account.
 		te.ControlPlane.GetAPIServer().Configure().Set("disable-admission-plugins", "")
 	}
-	env = &Env{Scheme: scheme, Assets: assets, Dir: dir, envtest: te, keepDir: o.dir != ""}
+	env = &Env{Scheme: scheme, Assets: assets, Dir: dir, envtest: te, keepDir: o.dir != "", componentFlags: o.componentFlags}
 	defer func() {
 		if err != nil {
 			_ = env.Stop()
