@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
+	"github.com/istio-module/operator/internal/peakrss"
 	"github.com/istio-module/operator/pkg/podlist"
 	"github.com/istio-module/operator/pkg/restarter"
 	"github.com/istio-module/operator/pkg/sidecarmode"
@@ -138,29 +137,10 @@ func runChildMode(ctx context.Context, mode string, o childOptions) error {
 		return err
 	}
 	res.Mode = mode
-	if res.PeakRSSKiB, err = peakRSS(); err != nil {
+	if res.PeakRSSKiB, err = peakrss.Self(); err != nil {
 		return err
 	}
 	return json.NewEncoder(os.Stdout).Encode(res)
-}
-
-// peakRSS reads the process's resident set high-water mark, in KiB.
-func peakRSS() (int64, error) {
-	status, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, fmt.Errorf("read the peak RSS: %w", err)
-	}
-	return vmHWM(status)
-}
-
-// vmHWM is the VmHWM of a /proc/<pid>/status, in KiB.
-func vmHWM(status []byte) (int64, error) {
-	for line := range strings.SplitSeq(string(status), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-		}
-	}
-	return 0, errors.New("read the peak RSS: no VmHWM in /proc/<pid>/status")
 }
 
 // measureList pages through all pods with client-go's pager and a no-op per
@@ -208,11 +188,7 @@ func warmProtobufClientset(ctx context.Context, cfg *rest.Config) (*kubernetes.C
 // cache; the pods through podlist) and all rollouts allowed at once.
 func measureRestarter(ctx context.Context, cfg *rest.Config, counter *requestCounter, mode string, pageSize int64,
 	moduleVersion string) (childResult, error) {
-	scheme := k8sruntime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return childResult{}, err
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	c, err := newUncachedClient(cfg)
 	if err != nil {
 		return childResult{}, err
 	}
@@ -222,7 +198,7 @@ func measureRestarter(ctx context.Context, cfg *rest.Config, counter *requestCou
 		return childResult{}, fmt.Errorf("warm up: %w", err)
 	}
 	for _, obj := range []client.Object{&corev1.Namespace{}, &appsv1.Deployment{}, &appsv1.ReplicaSet{}} {
-		gvk, err := apiutil.GVKForObject(obj, scheme)
+		gvk, err := apiutil.GVKForObject(obj, c.Scheme())
 		if err != nil {
 			return childResult{}, err
 		}
@@ -414,4 +390,14 @@ func describeRequest(method, path string, isWatch bool) (key string, isWrite, po
 	}
 	isWrite = method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch || method == http.MethodDelete
 	return verb + " " + resource, isWrite, verb == "LIST" && resource == "pods"
+}
+
+// newUncachedClient is a client for the built-in kinds without a cache, as
+// the operator reads pods and owners.
+func newUncachedClient(cfg *rest.Config) (client.Client, error) {
+	scheme := k8sruntime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	return client.New(cfg, client.Options{Scheme: scheme})
 }

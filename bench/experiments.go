@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -136,11 +135,7 @@ func metaOf(obj k8sruntime.Object) (metav1.Object, error) {
 // workloads, sequentially (Seconds) and concurrently (ConcurrentSeconds),
 // then lists all ReplicaSets and Deployments (ListedSeconds).
 func measureOwners(ctx context.Context, cfg *rest.Config, counter *requestCounter, workloads, namespaces int, pageSize int64) (childResult, error) {
-	scheme := k8sruntime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return childResult{}, err
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	c, err := newUncachedClient(cfg)
 	if err != nil {
 		return childResult{}, err
 	}

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/istio-module/operator/api/v1alpha2"
+	"github.com/istio-module/operator/internal/peakrss"
 	"github.com/istio-module/operator/internal/testenv"
 	"github.com/istio-module/operator/pkg/install"
 )
@@ -37,21 +38,6 @@ type managerHarness struct {
 	binary     string
 	kubeconfig string
 	logDir     string
-}
-
-// buildManager compiles cmd/ once, into dir: the binary a release ships.
-func buildManager(ctx context.Context, dir string) (string, error) {
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "manager")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd")
-	cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("build the manager (go build ./cmd): %w", err)
-	}
-	return bin, nil
 }
 
 // settleControlPlane stands in for the kube-controller-manager and kubelets
@@ -168,7 +154,7 @@ func (m *managerHarness) measurePass(ctx context.Context, pods int) (managerPass
 	if err != nil {
 		return pass, fmt.Errorf("%w; state %s: %s (log: %s)", err, istio.Status.State, istio.Status.Description, logFile.Name())
 	}
-	if pass.PeakRSSKiB, err = peakRSSOf(cmd.Process.Pid); err != nil {
+	if pass.PeakRSSKiB, err = peakrss.Of(cmd.Process.Pid); err != nil {
 		return pass, err
 	}
 	return pass, nil
@@ -211,15 +197,6 @@ func (m *managerHarness) createOperatorNamespaces(ctx context.Context) error {
 	return nil
 }
 
-// peakRSSOf reads a process's resident set high-water mark, in KiB.
-func peakRSSOf(pid int) (int64, error) {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, fmt.Errorf("read the manager's peak RSS: %w", err)
-	}
-	return vmHWM(status)
-}
-
 // waitFor polls check every 100ms until it reports done, fails, or timeout
 // passes.
 func waitFor(ctx context.Context, timeout time.Duration, what string, check func() (bool, error)) error {
@@ -250,7 +227,7 @@ func (h *harness) startManagerHarness(ctx context.Context, c client.Client) erro
 		return err
 	}
 	logf("Building the manager (go build ./cmd) into %s", dir)
-	bin, err := buildManager(ctx, dir)
+	bin, err := testenv.BuildManager(ctx, dir)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,24 +19,9 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/istio-module/operator/internal/peakrss"
 	"github.com/istio-module/operator/internal/testenv"
 )
-
-// buildManager builds the operator's manager, cmd/main.go, as it ships
-// (this build's module version) into dir.
-func buildManager(ctx context.Context, dir string) (string, error) {
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "manager")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd: %w\n%s", err, out)
-	}
-	return bin, nil
-}
 
 // writeCounter sorts the manager's write requests (POST, PUT, PATCH,
 // DELETE) by what they write.
@@ -139,7 +123,8 @@ func startManager(ctx context.Context, env *testenv.Env, istiod *testenv.Istiod,
 	}
 	m := &managerProcess{proxy: proxy, writes: writes, done: make(chan error, 1)}
 	kubeconfig := filepath.Join(dir, "manager.kubeconfig")
-	probe, err := freeAddress()
+	probePort, err := testenv.FreePort()
+	probe := "127.0.0.1:" + strconv.Itoa(probePort)
 	if err == nil {
 		err = writeKubeconfig(kubeconfig, proxy.Config().Host)
 	}
@@ -200,16 +185,7 @@ func (m *managerProcess) waitReady(ctx context.Context, url string) error {
 // PeakRSSKiB is the manager's peak resident set so far, VmHWM in
 // /proc/<pid>/status.
 func (m *managerProcess) PeakRSSKiB() (int64, error) {
-	status, err := os.ReadFile("/proc/" + strconv.Itoa(m.cmd.Process.Pid) + "/status")
-	if err != nil {
-		return 0, fmt.Errorf("read the manager's peak RSS (Linux only): %w", err)
-	}
-	for line := range strings.Lines(string(status)) {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-		}
-	}
-	return 0, errors.New("no VmHWM in the manager's /proc status")
+	return peakrss.Of(m.cmd.Process.Pid)
 }
 
 // Stop sends SIGTERM, waits up to 30s for the manager to exit, and closes
@@ -238,14 +214,4 @@ func writeKubeconfig(path, host string) error {
 	cfg.Contexts["proxy"] = &clientcmdapi.Context{Cluster: "proxy", AuthInfo: "proxy"}
 	cfg.CurrentContext = "proxy"
 	return clientcmd.WriteToFile(*cfg, path)
-}
-
-// freeAddress is a loopback address with a port nothing listens on now.
-func freeAddress() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }

@@ -79,7 +79,7 @@ func run(ctx context.Context, cfg config) (res result, err error) {
 	var bin string
 	go func() {
 		var err error
-		bin, err = buildManager(ctx, env.Dir)
+		bin, err = testenv.BuildManager(ctx, env.Dir)
 		built <- err
 	}()
 	istiod, err := env.StartIstiod()
