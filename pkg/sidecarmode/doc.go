@@ -21,10 +21,11 @@
 //
 //   - release.go: the version table (Releases), one row per module release,
 //     and LookupRelease; policytable.go renders it for the docs.
-//   - decide.go: the cluster-wide Decision (target Istio, default container
-//     type, istiod's setting) and the kubelet gate.
-//   - expected.go: the container type one pod or pod template should get;
-//     templates.go: what its injection templates make of it.
+//   - decide.go: where the container type is decided: the cluster-wide
+//     Decision (target Istio, default container type, istiod's setting), the
+//     kubelet gate, and the type one pod or pod template should get
+//     (ExpectedType); templates.go: what its injection templates make of it.
+//   - annotations.go: the annotations and names Istio uses on injected pods.
 //   - inspect.go: what a pod actually runs; image.go: an image reference and
 //     its Istio version.
 //   - stale.go: whether a pod's proxy differs from the Decision, and why.
