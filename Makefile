@@ -128,7 +128,7 @@ chaos: test-cluster ## Measure the time to converge (install Istio, restart work
 # 2 quiet CPUs; the API server held 9 GiB at 50k pods, so 100k wants about twice that. See docs/performance.md.
 .PHONY: bench
 bench: test-cluster ## Measure the restarter's scan against a bare paged LIST, and the manager's full pass, at 1k to 100k pods; prints markdown tables.
-	KUBEBUILDER_ASSETS="$$(hack/test-cluster.sh)" go run ./bench $(ARGS)
+	GOMEMLIMIT="$${GOMEMLIMIT:-14GiB}" KUBEBUILDER_ASSETS="$$(hack/test-cluster.sh)" go run ./bench $(ARGS)
 
 # ARGS go to the program, e.g. `make bench-upgrade ARGS="--deployments 100"`.
 # The default run (1000 Deployments of 2 pods, in cluster mode with the real
