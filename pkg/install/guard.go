@@ -70,15 +70,22 @@ func (i *Installer) InstalledVersion(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read the installed Istio version from Deployment %s/%s: %w", i.opts.Namespace, IstiodName, err)
 	}
-	for _, c := range istiod.Spec.Template.Spec.Containers {
-		if c.Name == istiodContainer {
-			if v := sidecarmode.VersionOf(c.Image); v != sidecarmode.VersionUnknown {
-				return v, nil
-			}
+	if image, ok := discoveryImage(&istiod); ok {
+		if v := sidecarmode.VersionOf(image); v != sidecarmode.VersionUnknown {
+			return v, nil
 		}
 	}
 	return "", nil
 }
 
-// istiodContainer is the container of istiod's pod that runs pilot-discovery.
-const istiodContainer = "discovery"
+// discoveryImage is the image of istiod's discovery container (the one
+// that runs pilot-discovery), whose tag says which Istio runs; ok is false
+// when the Deployment has no such container.
+func discoveryImage(istiod *appsv1.Deployment) (image string, ok bool) {
+	for _, c := range istiod.Spec.Template.Spec.Containers {
+		if c.Name == "discovery" {
+			return c.Image, true
+		}
+	}
+	return "", false
+}

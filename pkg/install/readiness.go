@@ -72,15 +72,14 @@ func (i *Installer) ControlPlaneReady(ctx context.Context, spec v1alpha2.IstioSp
 func atTargetVersion(deploy *appsv1.Deployment, d sidecarmode.Decision) string {
 	tmpl := deploy.Spec.Template
 	if deploy.Name == IstiodName {
-		for _, c := range tmpl.Spec.Containers {
-			if c.Name == "discovery" {
-				if v := sidecarmode.VersionOf(c.Image); v != d.IstioVersion {
-					return fmt.Sprintf("istiod runs image %s, waiting for Istio %s", c.Image, d.IstioVersion)
-				}
-				return ""
-			}
+		image, ok := discoveryImage(deploy)
+		switch {
+		case !ok:
+			return "istiod has no discovery container"
+		case sidecarmode.VersionOf(image) != d.IstioVersion:
+			return fmt.Sprintf("istiod runs image %s, waiting for Istio %s", image, d.IstioVersion)
 		}
-		return "istiod has no discovery container"
+		return ""
 	}
 	if v := tmpl.Annotations[IstioVersionAnnotation]; v != d.IstioVersion {
 		return fmt.Sprintf("gateway %s is not yet rolled out for Istio %s", deploy.Name, d.IstioVersion)
